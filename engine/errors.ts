@@ -1,0 +1,61 @@
+/**
+ * The one error class of Sluice. Every failure a client can see carries a
+ * PostgreSQL SQLSTATE so the wire layer can send a faithful ErrorResponse.
+ */
+export interface SqlErrorFields {
+  detail?: string;
+  hint?: string;
+  /** 1-based character position in the statement text, as PostgreSQL reports it. */
+  position?: number;
+  severity?: 'ERROR' | 'FATAL' | 'PANIC';
+}
+
+export class SqlError extends Error {
+  readonly code: string;
+  readonly detail?: string;
+  readonly hint?: string;
+  readonly position?: number;
+  readonly severity: 'ERROR' | 'FATAL' | 'PANIC';
+
+  constructor(code: string, message: string, fields: SqlErrorFields = {}) {
+    super(message);
+    this.name = 'SqlError';
+    this.code = code;
+    this.detail = fields.detail;
+    this.hint = fields.hint;
+    this.position = fields.position;
+    this.severity = fields.severity ?? 'ERROR';
+  }
+}
+
+/** SQLSTATE codes Sluice raises itself (the serving store raises its own). */
+export const SqlState = {
+  featureNotSupported: '0A000',
+  syntaxError: '42601',
+  undefinedColumn: '42703',
+  undefinedTable: '42P01',
+  undefinedObject: '42704',
+  duplicateTable: '42P07',
+  duplicateObject: '42710',
+  wrongObjectType: '42809',
+  invalidParameterValue: '22023',
+  invalidTextRepresentation: '22P02',
+  numericValueOutOfRange: '22003',
+  stringDataRightTruncation: '22001',
+  badCopyFileFormat: '22P04',
+  dependentObjectsStillExist: '2BP01',
+  protocolViolation: '08P01',
+  invalidSqlStatementName: '26000',
+  invalidCursorName: '34000',
+  queryCanceled: '57014',
+  adminShutdown: '57P01',
+  internalError: 'XX000',
+  invalidColumnReference: '42P10',
+  groupingError: '42803',
+  datatypeMismatch: '42804',
+  cardinalityViolation: '21000',
+} as const;
+
+export function notSupported(what: string, hint?: string): SqlError {
+  return new SqlError(SqlState.featureNotSupported, `${what} is not supported`, { hint });
+}
