@@ -7,6 +7,8 @@ export interface SqlErrorFields {
   hint?: string;
   /** 1-based character position in the statement text, as PostgreSQL reports it. */
   position?: number;
+  /** Set when the error came from a statement Sluice generated; `position` then points into it. */
+  internalQuery?: string;
   severity?: 'ERROR' | 'FATAL' | 'PANIC';
 }
 
@@ -15,6 +17,7 @@ export class SqlError extends Error {
   readonly detail?: string;
   readonly hint?: string;
   readonly position?: number;
+  readonly internalQuery?: string;
   readonly severity: 'ERROR' | 'FATAL' | 'PANIC';
 
   constructor(code: string, message: string, fields: SqlErrorFields = {}) {
@@ -24,6 +27,7 @@ export class SqlError extends Error {
     this.detail = fields.detail;
     this.hint = fields.hint;
     this.position = fields.position;
+    this.internalQuery = fields.internalQuery;
     this.severity = fields.severity ?? 'ERROR';
   }
 }

@@ -1,0 +1,201 @@
+import type { AggregatePlan } from './view-plan.ts';
+import { SqlError, SqlState } from './errors.ts';
+import { addNumeric, numericToString, parseNumeric, type Numeric, type Value } from './values/index.ts';
+
+/**
+ * Each aggregate is kept in its `_mrel` column as a transition state that
+ * combines: partial states computed for a batch are merged into the stored
+ * one by SQL in the upsert, so the engine keeps no per-group memory and any
+ * number of writers can add to the same view.
+ */
+export interface AggregateImpl {
+  /** SQL type of the state column. */
+  stateType: string;
+  /** SQL computing a batch's partial state over the stream rows. */
+  partialSql(arg: string): string;
+  /** SQL merging a stored state with a partial one. */
+  combineSql(stored: string, partial: string): string;
+  /** SQL turning the state into the aggregate's result. */
+  finalSql(state: string): string;
+  /** The same partial state computed in JS, when the argument type allows. */
+  accumulator?: Accumulator;
+}
+
+/** init/add/text of a partial state computed by the engine itself. */
+export interface Accumulator {
+  init(): unknown;
+  add(state: unknown, value: Value): unknown;
+  /** The state as PostgreSQL text for the state column (null = SQL NULL). */
+  text(state: unknown): string | null;
+}
+
+const integerTypes = new Set(['int2', 'int4']);
+const numericTypes = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'numeric']);
+const floatTypes = new Set(['float4', 'float8']);
+
+export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
+  const typeName = plan.arg?.typeName ?? '';
+  switch (plan.fn) {
+    case 'count':
+      return {
+        stateType: 'bigint',
+        partialSql: (arg) => (plan.star ? 'count(*)' : `count(${arg})`),
+        combineSql: (s, p) => `${s} + ${p}`,
+        finalSql: (s) => s,
+        accumulator: plan.star ? countRows : countValues,
+      };
+    case 'sum':
+      return sumImpl(typeName, plan);
+    case 'avg':
+      return avgImpl(typeName, plan);
+    case 'min':
+    case 'max':
+      return extremeImpl(plan.fn, typeName, plan);
+  }
+}
+
+function unsupportedArgument(plan: AggregatePlan): SqlError {
+  return new SqlError(SqlState.featureNotSupported, `${plan.fn}(${plan.arg?.type ?? ''}) is not supported in a continuous view yet`);
+}
+
+const countRows: Accumulator = {
+  init: () => 0,
+  add: (s) => (s as number) + 1,
+  text: (s) => String(s),
+};
+
+const countValues: Accumulator = {
+  init: () => 0,
+  add: (s, v) => (v === null ? s : (s as number) + 1),
+  text: (s) => String(s),
+};
+
+function sumImpl(typeName: string, plan: AggregatePlan): AggregateImpl {
+  const stateType = sumStateType(typeName);
+  if (!stateType) throw unsupportedArgument(plan);
+  return {
+    stateType,
+    partialSql: (arg) => `sum(${arg})`,
+    // NULL + x is NULL, so this keeps whichever side has seen a value.
+    combineSql: (s, p) => `coalesce(${s} + ${p}, ${s}, ${p})`,
+    finalSql: (s) => s,
+    accumulator: sumAccumulator(typeName),
+  };
+}
+
+function sumStateType(typeName: string): string | undefined {
+  if (integerTypes.has(typeName)) return 'bigint';
+  if (typeName === 'int8' || typeName === 'numeric') return 'numeric';
+  if (typeName === 'float4') return 'real';
+  if (typeName === 'float8') return 'double precision';
+  if (typeName === 'money') return 'money';
+  if (typeName === 'interval') return 'interval';
+  return undefined;
+}
+
+/** Adds two non-null values of a numeric type the way PostgreSQL's `+` would for the sum's state type. */
+function adder(typeName: string): ((a: unknown, b: Value) => unknown) | undefined {
+  // A batch holds at most 2^16 rows, so an int4 partial sum stays far below 2^53.
+  if (integerTypes.has(typeName)) return (a, b) => (a as number) + (b as number);
+  if (typeName === 'int8') return (a, b) => (a as bigint) + (b as bigint);
+  if (typeName === 'float8') return (a, b) => (a as number) + (b as number);
+  if (typeName === 'float4') return (a, b) => Math.fround((a as number) + (b as number));
+  if (typeName === 'numeric') return (a, b) => addNumeric(a as Numeric, parseNumeric(b as string));
+  return undefined;
+}
+
+function firstValue(typeName: string, v: Value): unknown {
+  return typeName === 'numeric' ? parseNumeric(v as string) : v;
+}
+
+function stateText(typeName: string, s: unknown): string {
+  if (typeName === 'numeric') return numericToString(s as Numeric);
+  return String(s);
+}
+
+function sumAccumulator(typeName: string): Accumulator | undefined {
+  const add = adder(typeName);
+  if (!add) return undefined;
+  return {
+    init: () => null,
+    add: (s, v) => (v === null ? s : s === null ? firstValue(typeName, v) : add(s, v)),
+    text: (s) => (s === null ? null : stateText(typeName, s)),
+  };
+}
+
+/** avg keeps {count, sum}: numeric[] for exact types (PostgreSQL's avg is numeric), float8[] for floats. */
+function avgImpl(typeName: string, plan: AggregatePlan): AggregateImpl {
+  if (!numericTypes.has(typeName)) throw unsupportedArgument(plan);
+  const float = floatTypes.has(typeName);
+  const stateType = float ? 'double precision[]' : 'numeric[]';
+  return {
+    stateType,
+    partialSql: (arg) =>
+      float
+        ? `ARRAY[count(${arg})::float8, coalesce(sum((${arg})::float8), 0)]`
+        : `ARRAY[count(${arg})::numeric, coalesce(sum(${arg}), 0)::numeric]`,
+    combineSql: (s, p) => `ARRAY[${s}[1] + ${p}[1], ${s}[2] + ${p}[2]]`,
+    finalSql: (s) => `CASE WHEN (${s})[1] = 0 THEN NULL ELSE (${s})[2] / (${s})[1] END`,
+    accumulator: avgAccumulator(float ? 'float8' : typeName),
+  };
+}
+
+interface AvgState {
+  count: number;
+  sum: unknown;
+}
+
+function avgAccumulator(typeName: string): Accumulator | undefined {
+  const add = adder(typeName);
+  if (!add) return undefined;
+  return {
+    init: (): AvgState => ({ count: 0, sum: null }),
+    add: (s, v) => {
+      if (v === null) return s;
+      const state = s as AvgState;
+      state.sum = state.sum === null ? firstValue(typeName, v) : add(state.sum, v);
+      state.count++;
+      return state;
+    },
+    text: (s) => {
+      const state = s as AvgState;
+      return `{${state.count},${state.sum === null ? 0 : stateText(typeName, state.sum)}}`;
+    },
+  };
+}
+
+function extremeImpl(fn: 'min' | 'max', typeName: string, plan: AggregatePlan): AggregateImpl {
+  const pick = fn === 'min' ? 'LEAST' : 'GREATEST';
+  return {
+    stateType: plan.arg?.type ?? 'text',
+    partialSql: (arg) => `${fn}(${arg})`,
+    // LEAST/GREATEST ignore NULLs, exactly what merging two partial extremes needs.
+    combineSql: (s, p) => `${pick}(${s}, ${p})`,
+    finalSql: (s) => s,
+    accumulator: extremeAccumulator(fn, typeName),
+  };
+}
+
+/** PostgreSQL orders NaN above every other float. */
+function compareFloat(a: number, b: number): number {
+  if (Number.isNaN(a)) return Number.isNaN(b) ? 0 : 1;
+  if (Number.isNaN(b)) return -1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function comparer(typeName: string): ((a: Value, b: Value) => number) | undefined {
+  if (integerTypes.has(typeName) || floatTypes.has(typeName)) return (a, b) => compareFloat(a as number, b as number);
+  if (typeName === 'int8') return (a, b) => ((a as bigint) < (b as bigint) ? -1 : (a as bigint) > (b as bigint) ? 1 : 0);
+  return undefined;
+}
+
+function extremeAccumulator(fn: 'min' | 'max', typeName: string): Accumulator | undefined {
+  const compare = comparer(typeName);
+  if (!compare) return undefined;
+  const sign = fn === 'min' ? -1 : 1;
+  return {
+    init: () => null,
+    add: (s, v) => (v === null ? s : s === null || compare(v, s as Value) * sign > 0 ? v : s),
+    text: (s) => (s === null ? null : String(s)),
+  };
+}

@@ -1,0 +1,180 @@
+import { aggregateImpl, type AggregateImpl, type Accumulator } from './aggregates.ts';
+import type { RowBatch } from './batch.ts';
+import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
+import type { StoreConnection } from './store.ts';
+import type { Stream } from './stream.ts';
+import { toPgText, type Value } from './values/index.ts';
+import type { ViewPlan } from './view-plan.ts';
+
+/**
+ * Conflict target of an ungrouped view's single row: its `_mrel` has a unique
+ * index on the constant `(true)`.
+ */
+export const singleRowKey = '(true)';
+
+/**
+ * A continuous view at run time: turns each batch of stream rows into partial
+ * aggregate states per group and merges them into the `_mrel` table with one
+ * upsert. Rows are grouped and aggregated in JS when every grouping key and
+ * argument is a plain column of a type the engine knows; otherwise the serving
+ * store evaluates the batch, so any expression PostgreSQL accepts works.
+ */
+export class ContinuousView {
+  readonly aggregates: AggregateImpl[];
+  private readonly engineEvaluated: boolean;
+  private readonly mergeSql: string;
+  private readonly storeEvaluatedSql: string;
+  private readonly groupPositions: number[];
+  private readonly argPositions: number[];
+  private readonly columnPositions: number[];
+  active = true;
+
+  constructor(
+    readonly plan: ViewPlan,
+    readonly stream: Stream,
+  ) {
+    this.aggregates = plan.aggregates.map(aggregateImpl);
+    this.groupPositions = plan.groups.map((g) => (g.sourceColumn ? stream.position(g.sourceColumn) ?? -1 : -1));
+    this.argPositions = plan.aggregates.map((a) => (a.sourceColumn ? stream.position(a.sourceColumn) ?? -1 : -1));
+    this.columnPositions = plan.columns.map((c) => stream.position(c) ?? -1);
+    this.engineEvaluated =
+      plan.where === undefined &&
+      this.groupPositions.every((p) => p >= 0 && stream.inputs[p] !== undefined) &&
+      plan.aggregates.every((a, i) => (a.star || (this.argPositions[i] >= 0 && stream.inputs[this.argPositions[i]] !== undefined)) && this.aggregates[i].accumulator !== undefined);
+    this.mergeSql = this.buildMergeSql();
+    this.storeEvaluatedSql = this.buildStoreEvaluatedSql();
+  }
+
+  get name(): string {
+    return this.plan.name;
+  }
+
+  /** Whether batches are aggregated by the engine (true) or by the serving store. */
+  get aggregatesInEngine(): boolean {
+    return this.engineEvaluated;
+  }
+
+  async apply(conn: StoreConnection, batch: RowBatch): Promise<void> {
+    if (!this.active || batch.length === 0) return;
+    if (this.engineEvaluated) await this.applyInEngine(conn, batch);
+    else await this.applyInStore(conn, batch);
+  }
+
+  private async applyInEngine(conn: StoreConnection, batch: RowBatch): Promise<void> {
+    const groups = this.aggregate(batch);
+    if (groups.size === 0) return;
+    const { plan } = this;
+    const keyColumns: (string | null)[][] = plan.groups.map(() => []);
+    const stateColumns: (string | null)[][] = this.aggregates.map(() => []);
+    for (const group of groups.values()) {
+      for (let g = 0; g < keyColumns.length; g++) {
+        const value = group.key[g];
+        keyColumns[g].push(value === null ? null : toPgText(plan.groups[g].typeName, value));
+      }
+      for (let a = 0; a < stateColumns.length; a++) {
+        stateColumns[a].push((this.aggregates[a].accumulator as Accumulator).text(group.states[a]));
+      }
+    }
+    const params = [...keyColumns, ...stateColumns].map(arrayLiteral);
+    await conn.query(this.mergeSql, params);
+  }
+
+  /** Groups a batch in a Map and folds each row into its group's partial states. */
+  private aggregate(batch: RowBatch): Map<unknown, { key: Value[]; states: unknown[] }> {
+    const groups = new Map<unknown, { key: Value[]; states: unknown[] }>();
+    const keyColumns = this.groupPositions.map((p) => batch.columns[p]);
+    const argColumns = this.argPositions.map((p) => (p >= 0 ? batch.columns[p] : undefined));
+    const accumulators = this.aggregates.map((a) => a.accumulator as Accumulator);
+    const single = keyColumns.length === 1;
+    for (let r = 0; r < batch.length; r++) {
+      const mapKey = single ? keyColumns[0][r] : keyColumns.length === 0 ? 0 : compositeKey(keyColumns, r);
+      let group = groups.get(mapKey);
+      if (!group) {
+        group = { key: keyColumns.map((c) => c[r]), states: accumulators.map((acc) => acc.init()) };
+        groups.set(mapKey, group);
+      }
+      const states = group.states;
+      for (let a = 0; a < accumulators.length; a++) {
+        const column = argColumns[a];
+        states[a] = accumulators[a].add(states[a], column ? column[r] : null);
+      }
+    }
+    return groups;
+  }
+
+  private async applyInStore(conn: StoreConnection, batch: RowBatch): Promise<void> {
+    const params: string[] = this.plan.columns.length === 0 ? [String(batch.length)] : [];
+    for (let i = 0; i < this.columnPositions.length; i++) {
+      const position = this.columnPositions[i];
+      const typeName = this.stream.columns[position].typeName;
+      const values = batch.columns[position];
+      const texts = new Array<string | null>(values.length);
+      for (let r = 0; r < values.length; r++) {
+        const v = values[r];
+        texts[r] = v === null ? null : typeof v === 'string' ? v : toPgText(typeName, v);
+      }
+      params.push(arrayLiteral(texts));
+    }
+    await conn.query(this.storeEvaluatedSql, params);
+  }
+
+  private get targetColumns(): string[] {
+    const { plan } = this;
+    return [...plan.groups.map((g) => g.column), ...plan.aggregates.map((a) => a.column)];
+  }
+
+  private get conflictClause(): string {
+    const { plan } = this;
+    const keys = plan.groups.length ? plan.groups.map((g) => quoteIdent(g.column)) : [singleRowKey];
+    const updates = plan.aggregates.map((a, i) => {
+      const column = quoteIdent(a.column);
+      return `${column} = ${this.aggregates[i].combineSql(`m.${column}`, `EXCLUDED.${column}`)}`;
+    });
+    return `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
+  }
+
+  private get insertHead(): string {
+    const { plan } = this;
+    return `INSERT INTO ${qualifiedName(plan.schema, plan.mrel)} AS m (${this.targetColumns.map(quoteIdent).join(', ')})`;
+  }
+
+  /**
+   * Upsert of partial states computed by the engine: one text-array parameter
+   * per column, each element cast to the column's type (states may be arrays,
+   * which a multi-dimensional array parameter could not carry).
+   */
+  private buildMergeSql(): string {
+    const { plan } = this;
+    const types = [...plan.groups.map((g) => g.type), ...this.aggregates.map((a) => a.stateType)];
+    const names = types.map((_, i) => `c${i + 1}`);
+    const casts = types.map((t, i) => `u.${names[i]}::${t}`);
+    const arrays = types.map((_, i) => `$${i + 1}::text[]`);
+    return `${this.insertHead} SELECT ${casts.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${names.join(', ')}) ${this.conflictClause}`;
+  }
+
+  /** Upsert where the serving store evaluates and aggregates the batch itself. */
+  private buildStoreEvaluatedSql(): string {
+    const { plan } = this;
+    const alias = quoteIdent(plan.stream.alias);
+    const from = plan.columns.length
+      ? `unnest(${plan.columns.map((c, i) => `$${i + 1}::${this.stream.columns[this.columnPositions[i]].type}[]`).join(', ')}) AS ${alias}(${plan.columns.map(quoteIdent).join(', ')})`
+      : `generate_series(1, $1::int) AS ${alias}(sluice_row)`;
+    const keys = plan.groups.map((g) => g.sql);
+    const partials = plan.aggregates.map((a, i) => this.aggregates[i].partialSql(a.argSql ?? ''));
+    const where = plan.where ? ` WHERE ${plan.where}` : '';
+    const grouping = plan.groups.length
+      ? ` GROUP BY ${plan.groups.map((_, i) => i + 1).join(', ')}`
+      : ' HAVING count(*) > 0';
+    return `${this.insertHead} SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping} ${this.conflictClause}`;
+  }
+}
+
+function compositeKey(columns: Value[][], row: number): string {
+  let key = '';
+  for (let i = 0; i < columns.length; i++) {
+    const v = columns[i][row];
+    key += v === null ? '\u0001' : typeof v === 'string' ? `s${v}` : `${typeof v}${String(v)}`;
+    key += '\u0000';
+  }
+  return key;
+}

@@ -1,0 +1,91 @@
+import type { RowBatch } from './batch.ts';
+import { ContinuousView } from './continuous-view.ts';
+import { arrayLiteral } from './sql-text.ts';
+import { inTransaction, type StoreConnection } from './store.ts';
+import { Stream, streamKey } from './stream.ts';
+import type { ViewPlan } from './view-plan.ts';
+
+/**
+ * The runtime: the streams, the continuous views reading them, and the
+ * delivery of each batch of stream rows to those views in one transaction.
+ */
+export class Engine {
+  private readonly streams = new Map<string, Stream>();
+  private readonly views = new Map<string, ContinuousView>();
+
+  stream(schema: string, name: string): Stream | undefined {
+    return this.streams.get(streamKey(schema, name));
+  }
+
+  view(schema: string, name: string): ContinuousView | undefined {
+    return this.views.get(streamKey(schema, name));
+  }
+
+  allStreams(): Stream[] {
+    return [...this.streams.values()];
+  }
+
+  allViews(): ContinuousView[] {
+    return [...this.views.values()];
+  }
+
+  /** Replaces the set of streams (after DDL changed them); views keep their plans. */
+  setStreams(streams: Stream[]): void {
+    this.streams.clear();
+    for (const s of streams) this.streams.set(s.key, s);
+    for (const [key, view] of this.views) {
+      const stream = this.streams.get(streamKey(view.plan.stream.schema, view.plan.stream.name));
+      if (stream && stream !== view.stream) this.views.set(key, new ContinuousView(view.plan, stream));
+    }
+  }
+
+  addView(plan: ViewPlan): ContinuousView {
+    const stream = this.stream(plan.stream.schema, plan.stream.name);
+    if (!stream) throw new Error(`stream ${plan.stream.schema}.${plan.stream.name} of view ${plan.name} is missing`);
+    const view = new ContinuousView(plan, stream);
+    this.views.set(streamKey(plan.schema, plan.name), view);
+    return view;
+  }
+
+  removeView(schema: string, name: string): void {
+    this.views.delete(streamKey(schema, name));
+  }
+
+  readersOf(stream: Stream): ContinuousView[] {
+    return this.allViews().filter((v) => v.stream.key === stream.key);
+  }
+
+  /**
+   * Delivers rows to every view reading the stream, atomically: either all
+   * views reflect the batch or (on any error) none does.
+   */
+  async ingest(conn: StoreConnection, stream: Stream, batches: Iterable<RowBatch> | AsyncIterable<RowBatch>): Promise<number> {
+    const readers = this.readersOf(stream);
+    let rows = 0;
+    await inTransaction(conn, async () => {
+      for await (const batch of batches) {
+        await validateInStore(conn, stream, batch);
+        for (const view of readers) await view.apply(conn, batch);
+        rows += batch.length;
+      }
+    });
+    return rows;
+  }
+}
+
+/**
+ * Values of types the engine does not parse itself are checked by the store's
+ * own input functions, so a bad value fails the write exactly as PostgreSQL would.
+ */
+async function validateInStore(conn: StoreConnection, stream: Stream, batch: RowBatch): Promise<void> {
+  const casts: string[] = [];
+  const params: string[] = [];
+  stream.columns.forEach((column, i) => {
+    if (stream.inputs[i] !== undefined || column.name === 'arrival_timestamp') return;
+    const values = batch.columns[i] as (string | null)[];
+    if (values.every((v) => v === null)) return;
+    params.push(arrayLiteral(values));
+    casts.push(`$${params.length}::${column.type}[] IS NULL`);
+  });
+  if (casts.length) await conn.query(`SELECT ${casts.join(', ')}`, params);
+}

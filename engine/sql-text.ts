@@ -1,0 +1,31 @@
+/** Building blocks for the SQL the engine sends to the serving store. */
+
+export function quoteIdent(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function quoteLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
+
+export function qualifiedName(schema: string, name: string): string {
+  return `${quoteIdent(schema)}.${quoteIdent(name)}`;
+}
+
+/**
+ * A PostgreSQL array literal (`{…}`) from values already in PostgreSQL text
+ * form. Every element is quoted, so any text survives.
+ */
+export function arrayLiteral(texts: readonly (string | null)[]): string {
+  const parts = new Array<string>(texts.length);
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i];
+    parts[i] = text === null ? 'NULL' : quoteArrayElement(text);
+  }
+  return `{${parts.join(',')}}`;
+}
+
+function quoteArrayElement(text: string): string {
+  if (text.indexOf('"') < 0 && text.indexOf('\\') < 0) return `"${text}"`;
+  return `"${text.replace(/[\\"]/g, '\\$&')}"`;
+}

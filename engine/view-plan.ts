@@ -1,0 +1,51 @@
+/**
+ * The compiled form of a continuous view, as the planner (sql/planner) hands
+ * it to the engine and as the catalog persists it (plain JSON).
+ */
+
+export type AggregateName = 'count' | 'sum' | 'avg' | 'min' | 'max';
+
+export interface TypeRef {
+  /** `format_type()` spelling, usable in casts. */
+  type: string;
+  /** `pg_type.typname`. */
+  typeName: string;
+}
+
+export interface GroupPlan extends TypeRef {
+  /** Column of the `_mrel` table holding this group key. */
+  column: string;
+  /** The grouping expression, as SQL over the stream (alias `source.alias`). */
+  sql: string;
+  /** Set when the expression is a plain stream column (the engine groups it itself). */
+  sourceColumn?: string;
+}
+
+export interface AggregatePlan {
+  fn: AggregateName;
+  /** `count(*)`. */
+  star: boolean;
+  /** Column of the `_mrel` table holding the transition state. */
+  column: string;
+  /** Argument expression as SQL over the stream; absent for count(*). */
+  argSql?: string;
+  arg?: TypeRef;
+  /** Set when the argument is a plain stream column. */
+  sourceColumn?: string;
+}
+
+export interface ViewPlan {
+  schema: string;
+  name: string;
+  /** The `_mrel` table (same schema). */
+  mrel: string;
+  stream: { schema: string; name: string; alias: string };
+  /** Stream columns the view reads. */
+  columns: string[];
+  /** WHERE clause as SQL over the stream, if any. */
+  where?: string;
+  groups: GroupPlan[];
+  aggregates: AggregatePlan[];
+  /** The user's CREATE VIEW statement, for the catalog. */
+  definition: string;
+}

@@ -1,0 +1,96 @@
+import type { StoreConnection } from '../engine/store.ts';
+import { Stream, type StreamColumn } from '../engine/stream.ts';
+import type { ViewPlan } from '../engine/view-plan.ts';
+
+/**
+ * The catalog lives in the serving store, so a restart recovers everything.
+ * Streams are foreign tables of the `pipelinedb` server (so `\d`,
+ * information_schema and every BI tool see them with their columns);
+ * continuous views are rows of `sluice.views` beside their `_mrel` tables.
+ */
+
+export const streamServer = 'pipelinedb';
+
+const bootstrapSql = `
+CREATE SCHEMA IF NOT EXISTS sluice;
+CREATE TABLE IF NOT EXISTS sluice.views (
+  schema text NOT NULL,
+  name text NOT NULL,
+  stream_schema text NOT NULL,
+  stream text NOT NULL,
+  definition text NOT NULL,
+  plan jsonb NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (schema, name)
+);
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_foreign_data_wrapper WHERE fdwname = 'sluice_stream') THEN
+    CREATE FOREIGN DATA WRAPPER sluice_stream;
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_foreign_server WHERE srvname = '${streamServer}') THEN
+    CREATE SERVER ${streamServer} FOREIGN DATA WRAPPER sluice_stream;
+  END IF;
+END $$;
+CREATE SCHEMA IF NOT EXISTS pipelinedb;
+CREATE OR REPLACE FUNCTION pipelinedb.version() RETURNS text LANGUAGE sql AS $$ SELECT 'Sluice 0.1.0 (PipelineDB 1.0 compatible)'::text $$;
+CREATE OR REPLACE FUNCTION pipelinedb.flush() RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+CREATE OR REPLACE VIEW pipelinedb.views AS
+  SELECT v.schema, v.name, v.definition AS query, v.stream_schema, v.stream, v.created_at FROM sluice.views v;
+CREATE OR REPLACE FUNCTION pipelinedb.get_views() RETURNS SETOF pipelinedb.views LANGUAGE sql AS $$ SELECT * FROM pipelinedb.views $$;
+CREATE OR REPLACE VIEW pipelinedb.streams AS
+  SELECT n.nspname AS schema, c.relname AS name
+  FROM pg_foreign_table ft
+  JOIN pg_foreign_server s ON s.oid = ft.ftserver
+  JOIN pg_class c ON c.oid = ft.ftrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+  WHERE s.srvname = '${streamServer}';
+CREATE OR REPLACE FUNCTION pipelinedb.get_streams() RETURNS SETOF pipelinedb.streams LANGUAGE sql AS $$ SELECT * FROM pipelinedb.streams $$;
+`;
+
+export async function bootstrapCatalog(conn: StoreConnection): Promise<void> {
+  await conn.exec(`BEGIN; ${bootstrapSql} COMMIT;`);
+}
+
+export async function loadStreams(conn: StoreConnection): Promise<Stream[]> {
+  const result = await conn.query(`
+    SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, a.atttypmod, a.atttypid
+    FROM pg_foreign_table ft
+    JOIN pg_foreign_server s ON s.oid = ft.ftserver
+    JOIN pg_class c ON c.oid = ft.ftrelid
+    JOIN pg_namespace n ON n.oid = c.relnamespace
+    JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+    JOIN pg_type t ON t.oid = a.atttypid
+    WHERE s.srvname = $1
+    ORDER BY n.nspname, c.relname, a.attnum`, [streamServer]);
+  const byName = new Map<string, { schema: string; name: string; columns: StreamColumn[] }>();
+  for (const [schema, name, column, type, typeName, typmod, typeOid] of result.rows as string[][]) {
+    const key = `${schema}.${name}`;
+    let entry = byName.get(key);
+    if (!entry) byName.set(key, (entry = { schema, name, columns: [] }));
+    entry.columns.push({ name: column, type, typeName, typmod: Number(typmod), typeOid: Number(typeOid) });
+  }
+  return [...byName.values()].map((s) => new Stream(s.schema, s.name, s.columns));
+}
+
+export async function loadViewPlans(conn: StoreConnection): Promise<ViewPlan[]> {
+  const result = await conn.query('SELECT plan::text FROM sluice.views ORDER BY created_at, name');
+  return result.rows.map(([plan]) => JSON.parse(plan as string) as ViewPlan);
+}
+
+export async function saveViewPlan(conn: StoreConnection, plan: ViewPlan): Promise<void> {
+  await conn.query(
+    'INSERT INTO sluice.views (schema, name, stream_schema, stream, definition, plan) VALUES ($1, $2, $3, $4, $5, $6)',
+    [plan.schema, plan.name, plan.stream.schema, plan.stream.name, plan.definition, JSON.stringify(plan)],
+  );
+}
+
+export async function deleteViewPlan(conn: StoreConnection, schema: string, name: string): Promise<void> {
+  await conn.query('DELETE FROM sluice.views WHERE schema = $1 AND name = $2', [schema, name]);
+}
+
+/** The schema unqualified names resolve to (the first existing schema of the search_path). */
+export async function currentSchema(conn: StoreConnection): Promise<string> {
+  const result = await conn.query('SELECT current_schema()');
+  return (result.rows[0]?.[0] as string | null) ?? 'public';
+}

@@ -1,0 +1,31 @@
+import type { Engine } from '../engine/engine.ts';
+import type { StoreConnection } from '../engine/store.ts';
+import type { Stream } from '../engine/stream.ts';
+
+/** What statement handlers need: the engine, and the client's session of the serving store. */
+export interface StatementContext {
+  engine: Engine;
+  conn: StoreConnection;
+  /** Bound parameters (text format) of an extended-protocol statement. */
+  params: readonly (string | null)[];
+  isAggregate(name: string): boolean;
+  /** Re-reads the streams from the store's catalog after DDL changed them. */
+  reloadStreams(): Promise<void>;
+  /** Loads data into a table with `COPY … FROM '/dev/blob'`. */
+  copyIntoTable(copySql: string, data: Buffer): Promise<number>;
+}
+
+/** The outcome of a statement Sluice executes itself. */
+export interface StatementResult {
+  /** CommandComplete tag, e.g. `INSERT 0 3`. */
+  tag: string;
+}
+
+/**
+ * Resolves a relation name to a stream. An unqualified name is looked up in
+ * `public` first, then in any schema holding a stream of that name.
+ */
+export function findStream(ctx: Pick<StatementContext, 'engine'>, schema: string | undefined, name: string): Stream | undefined {
+  if (schema) return ctx.engine.stream(schema, name);
+  return ctx.engine.stream('public', name) ?? ctx.engine.allStreams().find((s) => s.name === name);
+}

@@ -1,0 +1,178 @@
+import type { RowBatch } from '../engine/batch.ts';
+import { SqlError, SqlState } from '../engine/errors.ts';
+import { CopyDecoder, type CopyFormatOptions } from '../engine/formats/index.ts';
+import type { AstFields, AstNode } from './ast.ts';
+import { deparse, fieldsOf, nodeKind, stringValue } from './ast.ts';
+import type { StatementContext, StatementResult } from './context.ts';
+import type { CopyTarget } from './router.ts';
+import { AsyncQueue } from './async-queue.ts';
+import { BatchBuilder, batchRows, targetPositions } from './stream-writes.ts';
+
+/** Receives the data of a `COPY … FROM STDIN` as it arrives. */
+export interface CopySink {
+  readonly columnCount: number;
+  /** Takes one CopyData chunk; throws on malformed data. */
+  write(chunk: Buffer): void;
+  /** True while the sink is behind; the caller should wait for `drained()`. */
+  readonly backlogged: boolean;
+  drained(): Promise<void>;
+  finish(): Promise<StatementResult>;
+  abort(reason: unknown): Promise<void>;
+}
+
+export function startCopyIn(ctx: StatementContext, target: CopyTarget): CopySink {
+  return target.kind === 'stream' ? new StreamCopySink(ctx, target) : new TableCopySink(ctx, target.stmt);
+}
+
+function copyColumns(stmt: AstFields): string[] | undefined {
+  const list = stmt.attlist as AstNode[] | undefined;
+  return list?.map((c) => stringValue(c) as string);
+}
+
+function optionText(option: AstFields): string | undefined {
+  const arg = option.arg;
+  if (arg === undefined) return undefined;
+  if (nodeKind(arg) === 'List') return undefined;
+  return stringValue(arg) ?? (nodeKind(arg) === 'Integer' ? String((fieldsOf(arg, 'Integer') as AstFields).ival ?? 0) : nodeKind(arg) === 'Boolean' ? String((fieldsOf(arg, 'Boolean') as AstFields).boolval ?? false) : undefined);
+}
+
+function truthy(text: string | undefined): boolean {
+  return text === undefined || ['true', 'on', '1', 'yes'].includes(text.toLowerCase());
+}
+
+/** COPY options as PostgreSQL spells them, for the stream decoder. */
+export function copyFormatOptions(stmt: AstFields, columns: string[]): CopyFormatOptions {
+  const options: CopyFormatOptions = { format: 'text' };
+  for (const node of (stmt.options as AstNode[] | undefined) ?? []) {
+    const option = fieldsOf(node, 'DefElem') as AstFields;
+    const name = option.defname as string;
+    const value = optionText(option);
+    switch (name) {
+      case 'format':
+        if (value !== 'text' && value !== 'csv') {
+          throw new SqlError(SqlState.featureNotSupported, `COPY format "${value}" is not supported for streams`, { hint: 'Use FORMAT text or FORMAT csv.' });
+        }
+        options.format = value;
+        break;
+      case 'delimiter':
+        options.delimiter = value;
+        break;
+      case 'null':
+        options.null = value;
+        break;
+      case 'header':
+        options.header = truthy(value);
+        break;
+      case 'quote':
+        options.quote = value;
+        break;
+      case 'escape':
+        options.escape = value;
+        break;
+      case 'force_null':
+      case 'force_not_null': {
+        const listed = new Set(((fieldsOf(option.arg, 'List')?.items as AstNode[] | undefined) ?? []).map((n) => stringValue(n)));
+        const flags = columns.map((c) => listed.has(c));
+        if (name === 'force_null') options.forceNull = flags;
+        else options.forceNotNull = flags;
+        break;
+      }
+      case 'encoding':
+        if (!/^utf-?8$/i.test(value ?? '')) throw new SqlError(SqlState.featureNotSupported, `COPY encoding "${value}" is not supported`, { hint: 'Send UTF8 data.' });
+        break;
+      default:
+        throw new SqlError(SqlState.featureNotSupported, `COPY option "${name}" is not supported for streams`);
+    }
+  }
+  return options;
+}
+
+/**
+ * COPY into a stream: rows are decoded as they arrive and delivered to the
+ * views in batches, all in one transaction, so a bad row anywhere fails the
+ * whole COPY and leaves the views untouched (as PostgreSQL would).
+ */
+class StreamCopySink implements CopySink {
+  readonly columnCount: number;
+  private readonly decoder: CopyDecoder;
+  private readonly builder: BatchBuilder;
+  private readonly batches = new AsyncQueue<RowBatch>(2);
+  private readonly delivered: Promise<number>;
+
+  constructor(ctx: StatementContext, target: Extract<CopyTarget, { kind: 'stream' }>) {
+    const positions = targetPositions(target.stream, copyColumns(target.stmt));
+    const names = positions.map((p) => target.stream.columns[p].name);
+    this.columnCount = positions.length;
+    this.builder = new BatchBuilder(target.stream, positions);
+    this.decoder = new CopyDecoder(positions.length, { ...copyFormatOptions(target.stmt, names), columnNames: names, relationName: target.stream.name }, (rows) => {
+      for (const row of rows) {
+        this.builder.addTextRow(row);
+        if (this.builder.pending >= batchRows) this.batches.push(this.builder.take());
+      }
+    });
+    this.delivered = ctx.engine.ingest(ctx.conn, target.stream, this.batches);
+    // A failed delivery stops the COPY: later data is refused with the same error.
+    this.delivered.catch((err) => this.batches.fail(err));
+  }
+
+  get backlogged(): boolean {
+    return this.batches.full;
+  }
+
+  drained(): Promise<void> {
+    return this.batches.drained();
+  }
+
+  write(chunk: Buffer): void {
+    const failed = this.batches.failed;
+    if (failed) throw failed.reason;
+    this.decoder.push(chunk);
+  }
+
+  async finish(): Promise<StatementResult> {
+    try {
+      this.decoder.end();
+      if (this.builder.pending) this.batches.push(this.builder.take());
+    } catch (err) {
+      await this.abort(err);
+      throw err;
+    }
+    this.batches.end();
+    return { tag: `COPY ${await this.delivered}` };
+  }
+
+  async abort(reason: unknown): Promise<void> {
+    this.batches.fail(reason);
+    await this.delivered.catch(() => undefined);
+  }
+}
+
+/** COPY into an ordinary table: the data is handed to the store in one piece. */
+class TableCopySink implements CopySink {
+  readonly columnCount: number;
+  readonly backlogged = false;
+  private readonly chunks: Buffer[] = [];
+
+  constructor(
+    private readonly ctx: StatementContext,
+    private readonly stmt: AstFields,
+  ) {
+    this.columnCount = copyColumns(stmt)?.length ?? 0;
+  }
+
+  drained(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  write(chunk: Buffer): void {
+    this.chunks.push(Buffer.from(chunk));
+  }
+
+  async finish(): Promise<StatementResult> {
+    const sql = deparse({ CopyStmt: { ...this.stmt, filename: '/dev/blob' } });
+    const rows = await this.ctx.copyIntoTable(sql, Buffer.concat(this.chunks));
+    return { tag: `COPY ${rows}` };
+  }
+
+  async abort(): Promise<void> {}
+}

@@ -1,0 +1,318 @@
+import { aggregateImpl } from '../engine/aggregates.ts';
+import { singleRowKey } from '../engine/continuous-view.ts';
+import { SqlError, SqlState } from '../engine/errors.ts';
+import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
+import { rolledBack, type StoreConnection } from '../engine/store.ts';
+import type { Stream } from '../engine/stream.ts';
+import type { AggregateName, AggregatePlan, GroupPlan, TypeRef, ViewPlan } from '../engine/view-plan.ts';
+import {
+  columnRefParts, deparse, fieldsOf, functionName, isStar, nodeKind, sameExpression, transform, walk,
+  type AstFields, type AstNode,
+} from './ast.ts';
+import { parseExpression } from './parser.ts';
+
+/**
+ * Turns `CREATE VIEW v AS SELECT … FROM stream …` into a ViewPlan and the DDL
+ * of its `_mrel` table and reading view. PostgreSQL itself checks the query
+ * and types every expression (by defining a throw-away view over the
+ * stream's foreign table), so names, types and errors are PostgreSQL's own.
+ */
+
+export interface PlannerContext {
+  conn: StoreConnection;
+  /** Resolves a relation to a stream, or undefined when it is not one. */
+  findStream(schema: string | undefined, name: string): Stream | undefined;
+  /** Whether a function name is an aggregate in the serving store. */
+  isAggregate(name: string): boolean;
+  defaultSchema: string;
+}
+
+export interface PlannedView {
+  plan: ViewPlan;
+  /** DDL creating the `_mrel` table and the view over it. */
+  ddl: string[];
+}
+
+const supportedAggregates = new Set<AggregateName>(['count', 'sum', 'avg', 'min', 'max']);
+
+interface TargetEntry {
+  val: AstNode;
+  name: string;
+  type: TypeRef;
+}
+
+export async function planContinuousView(
+  ctx: PlannerContext,
+  view: { schema?: string; name: string },
+  select: AstFields,
+  definition: string,
+): Promise<PlannedView> {
+  checkShape(select);
+  const stream = sourceStream(ctx, select);
+  const alias = sourceAlias(select);
+  unqualifyColumns(select, stream, alias);
+
+  const targets = (select.targetList as AstNode[]).map((t) => fieldsOf(t, 'ResTarget') as AstFields);
+  for (const t of targets) if (isStar(t.val)) throw starNotSupported();
+  const aggregateCalls = collectAggregates(ctx, targets.map((t) => t.val as AstNode));
+  const groupExprs = resolveGroupExprs(select, targets, stream);
+
+  const types = await typeQuery(ctx.conn, select, alias, stream, groupExprs, aggregateCalls);
+  const entries: TargetEntry[] = targets.map((t, i) => ({ val: t.val as AstNode, ...types.outputs[i] }));
+
+  const used = new Set<string>();
+  const unique = (name: string): string => {
+    let candidate = name;
+    for (let n = 1; used.has(candidate); n++) candidate = `${name}_${n}`;
+    used.add(candidate);
+    return candidate;
+  };
+  const groups: GroupPlan[] = groupExprs.map((expr, i) => {
+    const named = entries.find((e) => sameExpression(e.val, expr));
+    const parts = columnRefParts(expr);
+    return {
+      column: unique(named?.name ?? `_group${i + 1}`),
+      sql: deparse(expr),
+      ...types.groups[i],
+      sourceColumn: parts?.length === 1 && stream.position(parts[0]) !== undefined ? parts[0] : undefined,
+    };
+  });
+  const aggregates: AggregatePlan[] = aggregateCalls.map((call, i) => {
+    const fields = fieldsOf(call, 'FuncCall') as AstFields;
+    const fn = functionName(fields) as AggregateName;
+    const star = fields.agg_star === true;
+    const arg = star ? undefined : ((fields.args as AstNode[] | undefined) ?? [])[0];
+    const parts = arg ? columnRefParts(arg) : undefined;
+    const named = entries.find((e) => sameExpression(e.val, call));
+    return {
+      fn,
+      star,
+      column: unique(named?.name ?? `_${fn}${i + 1}`),
+      argSql: arg ? deparse(arg) : undefined,
+      arg: star ? undefined : types.arguments[i],
+      sourceColumn: parts?.length === 1 && stream.position(parts[0]) !== undefined ? parts[0] : undefined,
+    };
+  });
+  const impls = aggregates.map(aggregateImpl);
+
+  const schema = view.schema ?? ctx.defaultSchema;
+  const plan: ViewPlan = {
+    schema,
+    name: view.name,
+    mrel: `${view.name}_mrel`,
+    stream: { schema: stream.schema, name: stream.name, alias },
+    columns: referencedColumns(select, stream),
+    where: select.whereClause ? deparse(select.whereClause) : undefined,
+    groups,
+    aggregates,
+    definition,
+  };
+
+  const mrel = qualifiedName(schema, plan.mrel);
+  const columnDefs = [
+    ...groups.map((g) => `${quoteIdent(g.column)} ${g.type}`),
+    ...aggregates.map((a, i) => `${quoteIdent(a.column)} ${impls[i].stateType}`),
+  ];
+  const outputs = entries.map((entry) => {
+    const expr = transform(entry.val, (node) => {
+      const a = aggregateCalls.findIndex((call) => sameExpression(call, node));
+      if (a >= 0) return parseExpression(impls[a].finalSql(quoteIdent(aggregates[a].column)));
+      const g = groupExprs.findIndex((e) => sameExpression(e, node));
+      if (g >= 0) return { ColumnRef: { fields: [{ String: { sval: groups[g].column } }] } };
+      return undefined;
+    });
+    const sql = deparse(expr);
+    return `(${sql})::${entry.type.type} AS ${quoteIdent(entry.name)}`;
+  });
+  const ddl = [
+    `CREATE TABLE ${mrel} (${columnDefs.join(', ')})`,
+    groups.length
+      ? `CREATE UNIQUE INDEX ON ${mrel} (${groups.map((g) => quoteIdent(g.column)).join(', ')}) NULLS NOT DISTINCT`
+      : `CREATE UNIQUE INDEX ON ${mrel} (${singleRowKey})`,
+    `CREATE VIEW ${qualifiedName(schema, view.name)} AS SELECT ${outputs.join(', ')} FROM ${mrel}`,
+  ];
+  return { plan, ddl };
+}
+
+function notSupported(what: string, hint?: string): SqlError {
+  return new SqlError(SqlState.featureNotSupported, `${what} is not supported in a continuous view`, { hint });
+}
+
+function starNotSupported(): SqlError {
+  return notSupported('* in the target list', 'List the columns and aggregates the view should keep.');
+}
+
+/** Rejects what a continuous view cannot (yet) compute, naming the construct. */
+function checkShape(select: AstFields): void {
+  if (select.op && select.op !== 'SETOP_NONE') throw notSupported('UNION, INTERSECT or EXCEPT');
+  if (select.withClause) throw notSupported('WITH (a common table expression)');
+  if (select.havingClause) throw notSupported('HAVING', 'Filter when you read the view: SELECT * FROM v WHERE …');
+  if (select.sortClause) throw notSupported('ORDER BY', 'Sort when you read the view: SELECT * FROM v ORDER BY …');
+  if (select.limitCount || select.limitOffset) throw notSupported('LIMIT/OFFSET', 'Limit when you read the view.');
+  if (select.distinctClause) throw notSupported('SELECT DISTINCT');
+  if (select.windowClause) throw notSupported('WINDOW');
+  if (select.valuesLists) throw notSupported('VALUES');
+  if (select.intoClause) throw notSupported('SELECT INTO');
+  for (const g of (select.groupClause as unknown[] | undefined) ?? []) {
+    if (nodeKind(g) === 'GroupingSet') throw notSupported('GROUPING SETS, CUBE and ROLLUP');
+  }
+  walk(select.targetList, (node, kind) => {
+    if (kind === 'FuncCall' && (node.FuncCall as AstFields).over) throw notSupported('a window function');
+    if (kind === 'SubLink') throw notSupported('a sub-select in the target list');
+  });
+  walk(select.whereClause, (node, kind) => {
+    if (kind === 'SubLink') throw notSupported('a sub-select in WHERE');
+  });
+}
+
+function sourceStream(ctx: PlannerContext, select: AstFields): Stream {
+  const from = (select.fromClause as AstNode[] | undefined) ?? [];
+  if (from.length !== 1) throw notSupported(from.length ? 'reading more than one relation' : 'a view without FROM');
+  const kind = nodeKind(from[0]);
+  if (kind === 'JoinExpr') throw notSupported('JOIN');
+  if (kind === 'RangeSubselect') throw notSupported('a sub-select in FROM');
+  if (kind === 'RangeFunction') throw notSupported('a function in FROM (output_of comes with output streams)');
+  const range = fieldsOf(from[0], 'RangeVar');
+  const stream = range && ctx.findStream(range.schemaname as string | undefined, range.relname as string);
+  if (!stream) throw notSupported(`reading ${(range?.relname as string) ?? 'this relation'}, which is not a stream,`);
+  return stream;
+}
+
+function sourceAlias(select: AstFields): string {
+  const range = fieldsOf((select.fromClause as AstNode[])[0], 'RangeVar') as AstFields;
+  const alias = range.alias as { aliasname?: string } | undefined;
+  return alias?.aliasname ?? (range.relname as string);
+}
+
+/**
+ * Drops `stream.` / `schema.stream.` / `alias.` qualifiers from column
+ * references, so the same expressions can run over a batch (`unnest(…) AS alias(cols)`).
+ */
+function unqualifyColumns(select: AstFields, stream: Stream, alias: string): void {
+  walk(select, (node, kind) => {
+    if (kind !== 'ColumnRef') return;
+    const ref = node.ColumnRef as AstFields;
+    const parts = columnRefParts(node);
+    if (!parts || parts.length < 2) return;
+    const column = parts[parts.length - 1];
+    const relation = parts[parts.length - 2];
+    const schema = parts.length > 2 ? parts[parts.length - 3] : undefined;
+    const matches = (relation === alias || relation === stream.name) && (schema === undefined || schema === stream.schema);
+    if (matches && stream.position(column) !== undefined) ref.fields = [{ String: { sval: column } }];
+  });
+}
+
+function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNode[] {
+  const calls: AstNode[] = [];
+  walk(exprs, (node, kind) => {
+    if (kind !== 'FuncCall') return;
+    const call = node.FuncCall as AstFields;
+    const name = functionName(call);
+    if (!ctx.isAggregate(name)) return;
+    if (!supportedAggregates.has(name as AggregateName)) {
+      throw new SqlError(SqlState.featureNotSupported, `aggregate function ${name} is not supported in a continuous view yet`);
+    }
+    if (call.agg_distinct) throw notSupported(`${name}(DISTINCT …)`);
+    if (call.agg_filter) throw notSupported('FILTER on an aggregate');
+    if (call.agg_order || call.agg_within_group) throw notSupported('ORDER BY inside an aggregate');
+    if (!calls.some((c) => sameExpression(c, node))) calls.push(node);
+    return false;
+  });
+  return calls;
+}
+
+/** GROUP BY items as expressions: ordinals and output names resolved as PostgreSQL does. */
+function resolveGroupExprs(select: AstFields, targets: AstFields[], stream: Stream): AstNode[] {
+  const exprs: AstNode[] = [];
+  for (const item of (select.groupClause as AstNode[] | undefined) ?? []) {
+    let expr = item;
+    const constant = fieldsOf(item, 'A_Const');
+    const parts = columnRefParts(item);
+    if (constant && constant.ival) {
+      const ordinal = ((constant.ival as { ival?: number }).ival ?? 0) - 1;
+      if (ordinal < 0 || ordinal >= targets.length) {
+        throw new SqlError(SqlState.invalidColumnReference, `GROUP BY position ${ordinal + 1} is not in select list`);
+      }
+      expr = targets[ordinal].val as AstNode;
+    } else if (parts?.length === 1 && stream.position(parts[0]) === undefined) {
+      const target = targets.find((t) => t.name === parts[0]);
+      if (target) expr = target.val as AstNode;
+    }
+    if (!exprs.some((e) => sameExpression(e, expr))) exprs.push(expr);
+  }
+  return exprs;
+}
+
+function referencedColumns(select: AstFields, stream: Stream): string[] {
+  const names = new Set<string>();
+  walk(select, (node, kind) => {
+    if (kind !== 'ColumnRef') return;
+    const parts = columnRefParts(node);
+    if (parts?.length === 1 && stream.position(parts[0]) !== undefined) names.add(parts[0]);
+  });
+  return stream.columns.map((c) => c.name).filter((n) => names.has(n));
+}
+
+interface QueryTypes {
+  outputs: { name: string; type: TypeRef }[];
+  groups: TypeRef[];
+  arguments: TypeRef[];
+}
+
+/**
+ * Asks PostgreSQL for the names and types of the view's columns, grouping
+ * keys and aggregate arguments, by defining (and rolling back) views over the
+ * stream's foreign table. Any error in the query surfaces here, as PostgreSQL reports it.
+ */
+async function typeQuery(
+  conn: StoreConnection,
+  select: AstFields,
+  alias: string,
+  stream: Stream,
+  groupExprs: AstNode[],
+  aggregateCalls: AstNode[],
+): Promise<QueryTypes> {
+  const from = `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}`;
+  const probes = [
+    ...groupExprs.map((e, i) => `${deparse(e)} AS g${i}`),
+    ...aggregateCalls.map((call, i) => {
+      const fields = fieldsOf(call, 'FuncCall') as AstFields;
+      const arg = fields.agg_star ? undefined : ((fields.args as AstNode[] | undefined) ?? [])[0];
+      return `${arg ? deparse(arg) : 'NULL::int4'} AS a${i}`;
+    }),
+  ];
+  return rolledBack(conn, async () => {
+    await probe(conn, 'CREATE TEMP VIEW sluice_probe_output AS ' + deparse({ SelectStmt: select }));
+    const outputs = await columnTypes(conn, 'sluice_probe_output');
+    let inputs: { name: string; type: TypeRef }[] = [];
+    if (probes.length) {
+      await probe(conn, `CREATE TEMP VIEW sluice_probe_input AS SELECT ${probes.join(', ')} FROM ${from}`);
+      inputs = await columnTypes(conn, 'sluice_probe_input');
+    }
+    return {
+      outputs,
+      groups: inputs.slice(0, groupExprs.length).map((c) => c.type),
+      arguments: inputs.slice(groupExprs.length).map((c) => c.type),
+    };
+  });
+}
+
+async function probe(conn: StoreConnection, sql: string): Promise<void> {
+  try {
+    await conn.exec(sql);
+  } catch (err) {
+    // Positions point into generated SQL, which would mislead the user.
+    if (err instanceof SqlError) throw new SqlError(err.code, err.message, { detail: err.detail, hint: err.hint });
+    throw err;
+  }
+}
+
+async function columnTypes(conn: StoreConnection, view: string): Promise<{ name: string; type: TypeRef }[]> {
+  const result = await conn.query(
+    `SELECT a.attname, format_type(a.atttypid, a.atttypmod), t.typname
+     FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+     WHERE a.attrelid = $1::regclass AND a.attnum > 0 ORDER BY a.attnum`,
+    [`pg_temp.${view}`],
+  );
+  return result.rows.map(([name, type, typeName]) => ({ name: name as string, type: { type: type as string, typeName: typeName as string } }));
+}

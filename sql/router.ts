@@ -1,0 +1,139 @@
+import { SqlError, SqlState } from '../engine/errors.ts';
+import type { Stream } from '../engine/stream.ts';
+import type { AstFields } from './ast.ts';
+import { fieldsOf, nodeKind, walk } from './ast.ts';
+import { findStream, type StatementContext, type StatementResult } from './context.ts';
+import type { ParsedStatement } from './parser.ts';
+import { createStream, dropObjects, dropsSluiceObjects } from './stream-ddl.ts';
+import { insertIntoStream } from './stream-writes.ts';
+import { createContinuousView, isContinuous, viewDefinition } from './view-ddl.ts';
+
+/**
+ * Decides who runs a statement: Sluice itself (stream and view DDL, writes
+ * into streams) or the serving store (everything else).
+ */
+export type Route =
+  | { kind: 'store'; /** The statement may change which streams exist or their columns. */ changesStreams: boolean }
+  | { kind: 'sluice'; /** Types of `$n` parameters, when known. */ paramTypes: number[]; run(ctx: StatementContext): Promise<StatementResult> }
+  | { kind: 'copyIn'; target: CopyTarget };
+
+export type CopyTarget =
+  | { kind: 'stream'; stream: Stream; stmt: AstFields }
+  | { kind: 'table'; stmt: AstFields };
+
+const builtInExtensions = new Set(['pipelinedb', 'pipeline_kafka']);
+
+const streamChangingStatements = new Set([
+  'CreateForeignTableStmt', 'AlterTableStmt', 'RenameStmt', 'AlterObjectSchemaStmt', 'DropStmt', 'DropOwnedStmt', 'CreateSchemaStmt',
+]);
+
+/** Statements that may not run inside a transaction block, because they change the engine as well as the store. */
+function outsideTransaction(ctx: StatementContext, what: string): void {
+  if (ctx.conn.transactionStatus !== 'I') {
+    throw new SqlError('25001', `${what} cannot run inside a transaction block`);
+  }
+}
+
+export function routeStatement(ctx: Pick<StatementContext, 'engine'>, statement: ParsedStatement): Route {
+  const kind = nodeKind(statement.node) ?? '';
+  const stmt = (statement.node as unknown as Record<string, AstFields>)[kind] ?? {};
+  const sluice = (run: (c: StatementContext) => Promise<StatementResult>, paramTypes: number[] = []): Route => ({ kind: 'sluice', paramTypes, run });
+
+  switch (kind) {
+    case 'CreateForeignTableStmt':
+      if (stmt.servername === 'pipelinedb') {
+        return sluice(async (c) => {
+          outsideTransaction(c, 'CREATE STREAM');
+          return createStream(c, stmt, statement.text);
+        });
+      }
+      if (stmt.servername === 'kafka') return sluice(async () => { throw new SqlError(SqlState.featureNotSupported, 'streams on SERVER kafka are not supported yet'); });
+      break;
+    case 'ViewStmt':
+    case 'CreateTableAsStmt': {
+      const def = viewDefinition(kind, stmt);
+      if (def && isContinuous(ctx, def)) {
+        return sluice(async (c) => {
+          outsideTransaction(c, 'CREATE VIEW over a stream');
+          return createContinuousView(c, def, statement.text);
+        });
+      }
+      break;
+    }
+    case 'DropStmt':
+      if (dropsSluiceObjects(ctx, stmt)) {
+        return sluice(async (c) => {
+          outsideTransaction(c, 'DROP of a stream or continuous view');
+          return dropObjects(c, stmt);
+        });
+      }
+      break;
+    case 'InsertStmt': {
+      const relation = stmt.relation as AstFields;
+      const stream = findStream(ctx, relation.schemaname as string | undefined, relation.relname as string);
+      if (stream) return sluice((c) => insertIntoStream(c, stream, stmt), insertParamTypes(stream, stmt));
+      break;
+    }
+    case 'CopyStmt': {
+      const relation = stmt.relation as AstFields | undefined;
+      const stream = relation && findStream(ctx, relation.schemaname as string | undefined, relation.relname as string);
+      if (stream) {
+        if (!stmt.is_from) return sluice(async () => { throw streamIsNotReadable(stream); });
+        if (stmt.filename || stmt.is_program) {
+          return sluice(async () => { throw new SqlError(SqlState.featureNotSupported, 'COPY into a stream from a file or program is not supported', { hint: 'Use COPY … FROM STDIN (psql: \\copy).' }); });
+        }
+        return { kind: 'copyIn', target: { kind: 'stream', stream, stmt } };
+      }
+      if (stmt.is_from && !stmt.filename && !stmt.is_program) return { kind: 'copyIn', target: { kind: 'table', stmt } };
+      break;
+    }
+    case 'CreateExtensionStmt':
+      if (builtInExtensions.has(stmt.extname as string)) return sluice(async () => ({ tag: 'CREATE EXTENSION' }));
+      break;
+    case 'SelectStmt':
+    case 'ExplainStmt':
+    case 'DeclareCursorStmt':
+    case 'UpdateStmt':
+    case 'DeleteStmt': {
+      const stream = readStream(ctx, statement.node);
+      if (stream) return sluice(async () => { throw streamIsNotReadable(stream); });
+      break;
+    }
+  }
+  return { kind: 'store', changesStreams: streamChangingStatements.has(kind) };
+}
+
+function streamIsNotReadable(stream: Stream): SqlError {
+  return new SqlError(SqlState.wrongObjectType, `"${stream.name}" is a stream`, {
+    hint: 'Streams can only be read by a continuous view\'s FROM clause; create a continuous view over it and query that.',
+  });
+}
+
+/** The first stream a statement reads as a relation, if any. */
+function readStream(ctx: Pick<StatementContext, 'engine'>, node: unknown): Stream | undefined {
+  let found: Stream | undefined;
+  walk(node, (n, kind) => {
+    if (found || kind !== 'RangeVar') return;
+    const range = n.RangeVar as AstFields;
+    found = findStream(ctx, range.schemaname as string | undefined, range.relname as string);
+  });
+  return found;
+}
+
+/** `INSERT INTO s (a, b) VALUES ($1, $2)`: each parameter takes its column's type. */
+function insertParamTypes(stream: Stream, stmt: AstFields): number[] {
+  const types: number[] = [];
+  const columns = (stmt.cols as unknown[] | undefined)?.map((c) => (fieldsOf(c, 'ResTarget') as AstFields).name as string)
+    ?? stream.columns.map((c) => c.name).filter((n) => n !== 'arrival_timestamp');
+  const select = fieldsOf(stmt.selectStmt, 'SelectStmt');
+  for (const list of (select?.valuesLists as unknown[] | undefined) ?? []) {
+    const items = (fieldsOf(list, 'List')?.items as unknown[] | undefined) ?? [];
+    items.forEach((item, i) => {
+      const param = fieldsOf(item, 'ParamRef');
+      const column = stream.columns[stream.position(columns[i] ?? '') ?? -1];
+      if (param && column) types[((param.number as number) ?? 1) - 1] = column.typeOid;
+    });
+  }
+  return Array.from(types, (t) => t ?? 0);
+}
+

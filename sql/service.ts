@@ -1,0 +1,57 @@
+import { Engine } from '../engine/engine.ts';
+import type { ServingStore, StoreConnection, StoreSession } from '../engine/store.ts';
+import { bootstrapCatalog, loadStreams, loadViewPlans } from './catalog.ts';
+import type { StatementContext } from './context.ts';
+import { loadParser } from './parser.ts';
+
+/**
+ * Sluice's SQL side as one object: the engine, the serving store, and what
+ * statements need from both. The wire layer drives it.
+ */
+export class SluiceService {
+  private aggregateNames = new Set<string>();
+  serverVersion = '18.0';
+
+  private constructor(
+    readonly store: ServingStore,
+    readonly engine: Engine,
+  ) {}
+
+  /** Opens the catalog in the store and restores every stream and continuous view. */
+  static async start(store: ServingStore): Promise<SluiceService> {
+    await loadParser();
+    const service = new SluiceService(store, new Engine());
+    const session = await store.acquire();
+    try {
+      await bootstrapCatalog(session.conn);
+      await service.reloadStreams(session.conn);
+      for (const plan of await loadViewPlans(session.conn)) service.engine.addView(plan);
+      const aggregates = await session.conn.query("SELECT DISTINCT proname FROM pg_proc WHERE prokind = 'a'");
+      service.aggregateNames = new Set(aggregates.rows.map(([name]) => name as string));
+      service.serverVersion = (await session.conn.query('SHOW server_version')).rows[0]?.[0] ?? service.serverVersion;
+    } finally {
+      session.release();
+    }
+    return service;
+  }
+
+  async reloadStreams(conn: StoreConnection): Promise<void> {
+    this.engine.setStreams(await loadStreams(conn));
+  }
+
+  /** The context a statement runs in, on a client's session of the store. */
+  context(session: StoreSession, params: readonly (string | null)[] = []): StatementContext {
+    return {
+      engine: this.engine,
+      conn: session.conn,
+      params,
+      isAggregate: (name) => this.aggregateNames.has(name),
+      reloadStreams: () => this.reloadStreams(session.conn),
+      copyIntoTable: (sql, data) => session.copyFromBlob(sql, data),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.store.close();
+  }
+}

@@ -1,0 +1,103 @@
+import { SqlError, SqlState } from '../engine/errors.ts';
+import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
+import { inTransaction } from '../engine/store.ts';
+import { arrivalTimestamp } from '../engine/stream.ts';
+import { deleteViewPlan } from './catalog.ts';
+import type { AstFields, AstNode } from './ast.ts';
+import { fieldsOf, stringValue } from './ast.ts';
+import { findStream, type StatementContext, type StatementResult } from './context.ts';
+
+/** `CREATE FOREIGN TABLE s (…) SERVER pipelinedb` (or `CREATE STREAM s (…)`). */
+export async function createStream(ctx: StatementContext, stmt: AstFields, text: string): Promise<StatementResult> {
+  const base = stmt.base as AstFields;
+  const relation = base.relation as AstFields;
+  const elements = (base.tableElts as AstNode[] | undefined) ?? [];
+  for (const element of elements) {
+    const column = fieldsOf(element, 'ColumnDef');
+    if (!column) throw new SqlError(SqlState.featureNotSupported, 'constraints on streams are not supported', { hint: 'A stream stores no rows; constrain the tables its views write to.' });
+    if (((column.constraints as unknown[] | undefined) ?? []).length) {
+      throw new SqlError(SqlState.featureNotSupported, `constraints on stream columns are not supported (column "${column.colname as string}")`);
+    }
+  }
+  const declaresArrival = elements.some((e) => fieldsOf(e, 'ColumnDef')?.colname === arrivalTimestamp);
+  const name = qualifiedName((relation.schemaname as string | undefined) ?? 'public', relation.relname as string);
+  await inTransaction(ctx.conn, async () => {
+    await ctx.conn.exec(text);
+    if (!declaresArrival && !(base.if_not_exists && findStream(ctx, relation.schemaname as string | undefined, relation.relname as string))) {
+      await ctx.conn.exec(`ALTER FOREIGN TABLE ${relation.schemaname ? name : quoteIdent(relation.relname as string)} ADD COLUMN ${arrivalTimestamp} timestamptz`);
+    }
+  });
+  await ctx.reloadStreams();
+  return { tag: 'CREATE FOREIGN TABLE' };
+}
+
+interface DropTarget {
+  schema?: string;
+  name: string;
+}
+
+function dropTargets(stmt: AstFields): DropTarget[] {
+  return ((stmt.objects as AstNode[] | undefined) ?? []).map((object) => {
+    const parts = ((fieldsOf(object, 'List')?.items as unknown[] | undefined) ?? []).map(stringValue) as string[];
+    return parts.length > 1 ? { schema: parts[parts.length - 2], name: parts[parts.length - 1] } : { name: parts[0] };
+  });
+}
+
+/** Whether a DROP statement names a stream or a continuous view (and so is Sluice's to run). */
+export function dropsSluiceObjects(ctx: Pick<StatementContext, 'engine'>, stmt: AstFields): boolean {
+  const type = stmt.removeType as string;
+  if (type === 'OBJECT_FOREIGN_TABLE') return dropTargets(stmt).some((t) => findStream(ctx, t.schema, t.name));
+  if (type === 'OBJECT_VIEW' || type === 'OBJECT_MATVIEW') return dropTargets(stmt).some((t) => findView(ctx, t));
+  return false;
+}
+
+function findView(ctx: Pick<StatementContext, 'engine'>, target: DropTarget) {
+  return target.schema ? ctx.engine.view(target.schema, target.name) : ctx.engine.view('public', target.name) ?? ctx.engine.allViews().find((v) => v.name === target.name);
+}
+
+/** DROP VIEW / DROP FOREIGN TABLE / DROP STREAM naming Sluice objects, with PostgreSQL's dependency rules. */
+export async function dropObjects(ctx: StatementContext, stmt: AstFields): Promise<StatementResult> {
+  const cascade = stmt.behavior === 'DROP_CASCADE';
+  const type = stmt.removeType as string;
+  const views = new Set<ReturnType<typeof findView>>();
+  const tag = type === 'OBJECT_FOREIGN_TABLE' ? 'DROP FOREIGN TABLE' : type === 'OBJECT_MATVIEW' ? 'DROP MATERIALIZED VIEW' : 'DROP VIEW';
+  const others: DropTarget[] = [];
+  for (const target of dropTargets(stmt)) {
+    if (type === 'OBJECT_FOREIGN_TABLE') {
+      const stream = findStream(ctx, target.schema, target.name);
+      if (!stream) {
+        others.push(target);
+        continue;
+      }
+      const readers = ctx.engine.readersOf(stream);
+      if (readers.length && !cascade) {
+        throw new SqlError(SqlState.dependentObjectsStillExist, `cannot drop foreign table ${stream.name} because other objects depend on it`, {
+          detail: readers.map((v) => `view ${v.name} depends on foreign table ${stream.name}`).join('\n'),
+          hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+        });
+      }
+      readers.forEach((v) => views.add(v));
+      others.push(target);
+    } else {
+      const view = findView(ctx, target);
+      if (view) views.add(view);
+      else others.push(target);
+    }
+  }
+  await inTransaction(ctx.conn, async () => {
+    for (const view of views) {
+      if (!view) continue;
+      await ctx.conn.exec(`DROP VIEW IF EXISTS ${qualifiedName(view.plan.schema, view.plan.name)}${cascade ? ' CASCADE' : ''}`);
+      await ctx.conn.exec(`DROP TABLE IF EXISTS ${qualifiedName(view.plan.schema, view.plan.mrel)}${cascade ? ' CASCADE' : ''}`);
+      await deleteViewPlan(ctx.conn, view.plan.schema, view.plan.name);
+    }
+    if (others.length) {
+      const keyword = type === 'OBJECT_FOREIGN_TABLE' ? 'FOREIGN TABLE' : type === 'OBJECT_MATVIEW' ? 'MATERIALIZED VIEW' : 'VIEW';
+      const names = others.map((t) => (t.schema ? qualifiedName(t.schema, t.name) : quoteIdent(t.name)));
+      await ctx.conn.exec(`DROP ${keyword}${stmt.missing_ok ? ' IF EXISTS' : ''} ${names.join(', ')}${cascade ? ' CASCADE' : ''}`);
+    }
+  });
+  for (const view of views) if (view) ctx.engine.removeView(view.plan.schema, view.plan.name);
+  await ctx.reloadStreams();
+  return { tag };
+}

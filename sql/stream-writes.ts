@@ -1,0 +1,170 @@
+import type { RowBatch } from '../engine/batch.ts';
+import { SqlError, SqlState } from '../engine/errors.ts';
+import { quoteIdent } from '../engine/sql-text.ts';
+import { arrivalTimestamp, type Stream } from '../engine/stream.ts';
+import type { Value } from '../engine/values/index.ts';
+import type { AstFields, AstNode } from './ast.ts';
+import { deparse, fieldsOf, nodeKind, stringValue } from './ast.ts';
+import type { StatementContext, StatementResult } from './context.ts';
+
+/** Rows per batch handed to the engine: big enough to amortize a store round trip, small enough to bound memory. */
+export const batchRows = 65536;
+
+/** Target columns of a write, as positions in the stream (all user columns when none are listed). */
+export function targetPositions(stream: Stream, columns: string[] | undefined): number[] {
+  if (!columns) {
+    return stream.columns.map((_, i) => i).filter((i) => stream.columns[i].name !== arrivalTimestamp);
+  }
+  return columns.map((name) => {
+    const position = stream.position(name);
+    if (position === undefined) {
+      throw new SqlError(SqlState.undefinedColumn, `column "${name}" of relation "${stream.name}" does not exist`);
+    }
+    return position;
+  });
+}
+
+/**
+ * Builds batches of typed stream rows from rows of text values (COPY, query
+ * results): each value goes through its column's input function, columns
+ * not written are NULL, and arrival_timestamp is the time the row is read.
+ */
+export class BatchBuilder {
+  private batch: RowBatch;
+  private readonly arrivalPosition: number | undefined;
+  private readonly fillArrival: boolean;
+
+  constructor(
+    private readonly stream: Stream,
+    private readonly positions: number[],
+  ) {
+    this.batch = this.fresh();
+    this.arrivalPosition = stream.position(arrivalTimestamp);
+    this.fillArrival = this.arrivalPosition !== undefined && !positions.includes(this.arrivalPosition);
+  }
+
+  get pending(): number {
+    return this.batch.length;
+  }
+
+  addTextRow(values: readonly (string | null)[]): void {
+    const { columns } = this.batch;
+    const inputs = this.stream.inputs;
+    for (let i = 0; i < this.positions.length; i++) {
+      const position = this.positions[i];
+      const text = values[i];
+      const input = inputs[position];
+      columns[position].push(text === null || text === undefined ? null : input ? input(text) : text);
+    }
+    this.finishRow();
+  }
+
+  addValueRow(values: readonly Value[]): void {
+    const { columns } = this.batch;
+    for (let i = 0; i < this.positions.length; i++) columns[this.positions[i]].push(values[i]);
+    this.finishRow();
+  }
+
+  private finishRow(): void {
+    const batch = this.batch;
+    batch.length++;
+    for (let c = 0; c < batch.columns.length; c++) {
+      const column = batch.columns[c];
+      if (column.length < batch.length) column.push(c === this.arrivalPosition && this.fillArrival ? this.now() : null);
+    }
+  }
+
+  private arrival: string | undefined;
+  private now(): string {
+    this.arrival ??= new Date().toISOString();
+    return this.arrival;
+  }
+
+  /** Hands over the rows built so far and starts a new batch. */
+  take(): RowBatch {
+    const batch = this.batch;
+    this.batch = this.fresh();
+    this.arrival = undefined;
+    return batch;
+  }
+
+  private fresh(): RowBatch {
+    return { length: 0, columns: this.stream.columns.map(() => []) };
+  }
+}
+
+function columnNames(stmt: AstFields): string[] | undefined {
+  const cols = stmt.cols as AstNode[] | undefined;
+  return cols?.map((c) => (fieldsOf(c, 'ResTarget') as AstFields).name as string);
+}
+
+/** `INSERT INTO stream …`: returns once every view reading the stream reflects the rows. */
+export async function insertIntoStream(ctx: StatementContext, stream: Stream, stmt: AstFields): Promise<StatementResult> {
+  if (stmt.returningList) throw new SqlError(SqlState.featureNotSupported, 'RETURNING is not supported for an INSERT into a stream', { hint: 'A stream stores no rows to return.' });
+  if (stmt.onConflictClause) throw new SqlError(SqlState.featureNotSupported, 'ON CONFLICT is not supported for an INSERT into a stream');
+  const positions = targetPositions(stream, columnNames(stmt));
+  const select = fieldsOf(stmt.selectStmt, 'SelectStmt');
+  const builder = new BatchBuilder(stream, positions);
+  if (!select || !constantRows(ctx, stream, positions, select, builder)) {
+    await rowsFromStore(ctx, stream, positions, stmt.selectStmt as AstNode, builder);
+  }
+  const batch = builder.take();
+  await ctx.engine.ingest(ctx.conn, stream, [batch]);
+  return { tag: `INSERT 0 ${batch.length}` };
+}
+
+/**
+ * The fast path for `VALUES` lists of literals and parameters: each value is
+ * read with the column's input function, as PostgreSQL does for an untyped
+ * literal. Returns false (having added nothing) when a value needs the store.
+ */
+function constantRows(ctx: StatementContext, stream: Stream, positions: number[], select: AstFields, builder: BatchBuilder): boolean {
+  const lists = select.valuesLists as AstNode[] | undefined;
+  if (!lists || select.withClause) return false;
+  const rows: (string | null)[][] = [];
+  for (const list of lists) {
+    const items = (fieldsOf(list, 'List')?.items as AstNode[] | undefined) ?? [];
+    if (items.length > positions.length) throw new SqlError(SqlState.syntaxError, 'INSERT has more expressions than target columns');
+    if (items.length < positions.length) throw new SqlError(SqlState.syntaxError, 'INSERT has more target columns than expressions');
+    const row: (string | null)[] = [];
+    for (let i = 0; i < items.length; i++) {
+      const text = literalText(ctx, items[i], stream.columns[positions[i]].typeName);
+      if (text === undefined) return false;
+      row.push(text);
+    }
+    rows.push(row);
+  }
+  for (const row of rows) builder.addTextRow(row);
+  return true;
+}
+
+const numberTargets = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'numeric', 'text', 'varchar', 'bpchar']);
+const fractionTargets = new Set(['float4', 'float8', 'numeric']);
+
+/** A literal's text as the column's input function should read it, or undefined when only the store can say. */
+function literalText(ctx: StatementContext, item: AstNode, typeName: string): string | null | undefined {
+  const kind = nodeKind(item);
+  if (kind === 'ParamRef') {
+    const number = ((item.ParamRef as AstFields).number as number) ?? 0;
+    if (number < 1 || number > ctx.params.length) return undefined;
+    return ctx.params[number - 1];
+  }
+  if (kind === 'SetToDefault') return null;
+  const constant = fieldsOf(item, 'A_Const');
+  if (!constant) return undefined;
+  if (constant.isnull) return null;
+  if (constant.sval) return stringValue({ String: constant.sval }) ?? '';
+  if (constant.ival) return numberTargets.has(typeName) ? String((constant.ival as { ival?: number }).ival ?? 0) : undefined;
+  if (constant.fval) return fractionTargets.has(typeName) ? ((constant.fval as { fval: string }).fval) : undefined;
+  if (constant.boolval) return typeName === 'bool' ? ((constant.boolval as { boolval?: boolean }).boolval ? 't' : 'f') : undefined;
+  return undefined;
+}
+
+/** Runs the INSERT's VALUES or SELECT in the serving store, coercing each column to the stream's type. */
+async function rowsFromStore(ctx: StatementContext, stream: Stream, positions: number[], source: AstNode, builder: BatchBuilder): Promise<void> {
+  const aliases = positions.map((_, i) => `c${i + 1}`);
+  const casts = positions.map((p, i) => `s.${aliases[i]}::${stream.columns[p].type}::text`);
+  const sql = `SELECT ${casts.join(', ')} FROM (${deparse(source)}) AS s(${aliases.map(quoteIdent).join(', ')})`;
+  const result = await ctx.conn.query(sql, ctx.params);
+  for (const row of result.rows) builder.addTextRow(row);
+}

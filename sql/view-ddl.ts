@@ -1,0 +1,90 @@
+import { SqlError, SqlState } from '../engine/errors.ts';
+import { inTransaction } from '../engine/store.ts';
+import type { AstFields, AstNode } from './ast.ts';
+import { fieldsOf, nodeKind, stringValue, walk } from './ast.ts';
+import { saveViewPlan } from './catalog.ts';
+import { findStream, type StatementContext, type StatementResult } from './context.ts';
+import { planContinuousView } from './planner.ts';
+
+/** The parts of `CREATE VIEW`, `CREATE CONTINUOUS VIEW` and `CREATE MATERIALIZED VIEW` that matter here. */
+export interface ViewDefinition {
+  relation: AstFields;
+  select: AstFields;
+  options: AstNode[];
+  replace: boolean;
+  materialized: boolean;
+}
+
+export function viewDefinition(kind: string, stmt: AstFields): ViewDefinition | undefined {
+  if (kind === 'ViewStmt') {
+    const select = fieldsOf(stmt.query, 'SelectStmt');
+    if (!select) return undefined;
+    return { relation: stmt.view as AstFields, select, options: (stmt.options as AstNode[] | undefined) ?? [], replace: stmt.replace === true, materialized: false };
+  }
+  if (kind === 'CreateTableAsStmt' && stmt.objtype === 'OBJECT_MATVIEW') {
+    const select = fieldsOf(stmt.query, 'SelectStmt');
+    const into = stmt.into as AstFields;
+    if (!select) return undefined;
+    return { relation: into.rel as AstFields, select, options: (into.options as AstNode[] | undefined) ?? [], replace: false, materialized: true };
+  }
+  return undefined;
+}
+
+/** A view is continuous when it reads a stream (PipelineDB 1.0) or asks for it with `action`. */
+export function isContinuous(ctx: Pick<StatementContext, 'engine'>, def: ViewDefinition): boolean {
+  if (def.options.some((o) => fieldsOf(o, 'DefElem')?.defname === 'action')) return true;
+  let readsStream = false;
+  walk(def.select.fromClause, (node, kind) => {
+    if (kind === 'RangeVar') {
+      const range = node.RangeVar as AstFields;
+      if (findStream(ctx, range.schemaname as string | undefined, range.relname as string)) readsStream = true;
+    }
+  });
+  return readsStream;
+}
+
+function optionValue(option: AstFields): string | undefined {
+  const arg = option.arg;
+  if (!arg) return undefined;
+  const typeName = fieldsOf(arg, 'TypeName');
+  if (typeName) return ((typeName.names as unknown[]).map(stringValue) as string[]).join('.');
+  return stringValue(arg) ?? (nodeKind(arg) === 'Integer' ? String((fieldsOf(arg, 'Integer') as AstFields).ival ?? 0) : undefined);
+}
+
+function checkOptions(def: ViewDefinition): void {
+  for (const node of def.options) {
+    const option = fieldsOf(node, 'DefElem') as AstFields;
+    const name = option.defname as string;
+    if (name === 'action') {
+      const action = optionValue(option)?.toLowerCase();
+      if (action === 'materialize') continue;
+      if (action === 'transform') throw new SqlError(SqlState.featureNotSupported, 'continuous transforms (action=transform) are not supported yet');
+      throw new SqlError(SqlState.invalidParameterValue, `invalid action "${action}"`, { hint: 'Use action=materialize or action=transform.' });
+    }
+    throw new SqlError(SqlState.featureNotSupported, `continuous view option "${name}" is not supported yet`);
+  }
+}
+
+export async function createContinuousView(ctx: StatementContext, def: ViewDefinition, text: string): Promise<StatementResult> {
+  if (def.replace) throw new SqlError(SqlState.featureNotSupported, 'CREATE OR REPLACE of a continuous view is not supported', { hint: 'DROP the view and create it again.' });
+  checkOptions(def);
+  const schema = (def.relation.schemaname as string | undefined) ?? 'public';
+  const name = def.relation.relname as string;
+  const { plan, ddl } = await planContinuousView(
+    {
+      conn: ctx.conn,
+      findStream: (s, n) => findStream(ctx, s, n),
+      isAggregate: ctx.isAggregate,
+      defaultSchema: schema,
+    },
+    { schema, name },
+    def.select,
+    text,
+  );
+  await inTransaction(ctx.conn, async () => {
+    for (const statement of ddl) await ctx.conn.exec(statement);
+    await saveViewPlan(ctx.conn, plan);
+  });
+  ctx.engine.addView(plan);
+  return { tag: def.materialized ? 'SELECT 0' : 'CREATE VIEW' };
+}

@@ -1,0 +1,53 @@
+import net from 'node:net';
+import type { Logger } from 'pino';
+import type { SluiceService } from '../service.ts';
+import { ClientSession, type SessionRegistry } from './session.ts';
+
+/** The PostgreSQL protocol server: accepts connections and gives each a ClientSession. */
+export class WireServer implements SessionRegistry {
+  private readonly server: net.Server;
+  private readonly sessions = new Map<number, ClientSession>();
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(
+    private readonly service: SluiceService,
+    private readonly log: Logger,
+  ) {
+    this.server = net.createServer((socket) => {
+      this.sockets.add(socket);
+      socket.on('close', () => this.sockets.delete(socket));
+      new ClientSession(socket, this.service, this, this.log);
+    });
+  }
+
+  listen(port: number, host: string): Promise<{ port: number; host: string }> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const address = this.server.address() as net.AddressInfo;
+        resolve({ port: address.port, host: address.address });
+      });
+    });
+  }
+
+  register(session: ClientSession): void {
+    this.sessions.set(session.processId, session);
+  }
+
+  unregister(session: ClientSession): void {
+    this.sessions.delete(session.processId);
+  }
+
+  cancel(processId: number, secretKey: number): void {
+    const session = this.sessions.get(processId);
+    if (session && session.secretKey === (secretKey | 0)) session.cancel();
+  }
+
+  /** Stops accepting connections and closes the open ones. */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+}

@@ -1,0 +1,462 @@
+import type { Socket } from 'node:net';
+import { SqlError, SqlState } from '../../engine/errors.ts';
+import type { StoreSession } from '../../engine/store.ts';
+import type { StatementContext } from '../context.ts';
+import { startCopyIn, type CopySink } from '../copy-in.ts';
+import { parseQuery, type ParsedQuery, type ParsedStatement } from '../parser.ts';
+import { routeStatement, type Route } from '../router.ts';
+import type { SluiceService } from '../service.ts';
+import * as codec from './codec.ts';
+import type { BindMessage, CloseMessage, DescribeMessage, ExecuteMessage, FrontendMessage, ParseMessage, StartupMessage } from './codec.ts';
+import { parameterTexts } from './params.ts';
+import { backendName, renameAfterKind, renameBind, renameFirst } from './rename.ts';
+import type { Logger } from 'pino';
+import { serialize } from 'pg-protocol';
+
+/** A prepared statement Sluice runs itself (the others live in the serving store). */
+interface SluiceStatement {
+  statement: ParsedStatement;
+  route: Extract<Route, { kind: 'sluice' }>;
+  paramTypes: number[];
+}
+
+interface SluicePortal {
+  prepared: SluiceStatement;
+  params: (string | null)[];
+}
+
+export interface SessionRegistry {
+  register(session: ClientSession): void;
+  unregister(session: ClientSession): void;
+  cancel(processId: number, secretKey: number): void;
+}
+
+let nextProcessId = 1000;
+
+/**
+ * One client connection: speaks the PostgreSQL protocol, runs the statements
+ * Sluice owns, and forwards the rest to the serving store. The client holds
+ * the store from its first message until it is idle outside a transaction
+ * block, so clients sharing one embedded backend never see each other's
+ * unnamed statements, portals or transactions; named ones are renamed.
+ */
+export class ClientSession {
+  readonly processId = nextProcessId++;
+  readonly secretKey = (Math.random() * 0x7fffffff) | 0;
+  private readonly parser = new codec.FrontendParser();
+  private readonly namePrefix = `sluice${this.processId}_`;
+  private queue: Promise<void> = Promise.resolve();
+  private store: StoreSession | undefined;
+  private skipUntilSync = false;
+  private readonly statements = new Map<string, SluiceStatement>();
+  private readonly portals = new Map<string, SluicePortal>();
+  private readonly storeStatements = new Set<string>();
+  private copy: { sink: CopySink; done: (error?: unknown) => void; failed?: unknown } | undefined;
+  private earlyCopyMessages: FrontendMessage[] = [];
+  private closed = false;
+  private canceled = false;
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly service: SluiceService,
+    private readonly registry: SessionRegistry,
+    private readonly log: Logger,
+  ) {
+    socket.setNoDelay(true);
+    socket.on('data', (chunk) => this.receive(chunk));
+    socket.on('close', () => void this.cleanup());
+    socket.on('error', (err) => this.log.debug({ err }, 'client socket error'));
+  }
+
+  /** Marks the running statement as canceled (CancelRequest from another connection). */
+  cancel(): void {
+    this.canceled = true;
+  }
+
+  private receive(chunk: Buffer): void {
+    let messages: FrontendMessage[];
+    try {
+      messages = this.parser.feed(chunk);
+    } catch (err) {
+      this.fatal(err);
+      return;
+    }
+    for (const message of messages) {
+      if (message.type === 'copyData' || message.type === 'copyDone' || message.type === 'copyFail') {
+        // COPY data may arrive before the COPY statement has been started: keep it for it.
+        if (this.copy) this.onCopyMessage(message);
+        else this.earlyCopyMessages.push(message);
+        continue;
+      }
+      this.queue = this.queue.then(() => this.handle(message)).catch((err) => this.fatal(err));
+    }
+  }
+
+  private write(data: Buffer | Buffer[]): void {
+    if (this.closed) return;
+    if (Array.isArray(data)) {
+      this.socket.cork();
+      for (const d of data) this.socket.write(d);
+      this.socket.uncork();
+    } else {
+      this.socket.write(data);
+    }
+  }
+
+  private fatal(err: unknown): void {
+    this.log.debug({ err }, 'closing client connection after protocol error');
+    const fields = codec.errorFieldsFrom(err);
+    this.write(codec.errorResponse({ ...fields, severity: 'FATAL', code: err instanceof SqlError ? err.code : SqlState.protocolViolation }));
+    this.socket.end();
+    this.closed = true;
+  }
+
+  private async handle(message: FrontendMessage): Promise<void> {
+    if (this.closed) return;
+    if (this.skipUntilSync && message.type !== 'sync') return;
+    switch (message.type) {
+      case 'sslRequest':
+      case 'gssEncRequest':
+        this.write(Buffer.from('N'));
+        return;
+      case 'startup':
+        return this.startup(message);
+      case 'cancelRequest':
+        this.registry.cancel(message.processId, message.secretKey);
+        this.socket.end();
+        this.closed = true;
+        return;
+      case 'query':
+        return this.simpleQuery(message.sql);
+      case 'parse':
+        return this.extended(() => this.parse(message));
+      case 'bind':
+        return this.extended(() => this.bind(message));
+      case 'describe':
+        return this.extended(() => this.describe(message));
+      case 'execute':
+        return this.extended(() => this.execute(message));
+      case 'close':
+        return this.extended(() => this.close(message));
+      case 'sync':
+        return this.sync();
+      case 'flush':
+        return;
+      case 'terminate':
+        this.socket.end();
+        this.closed = true;
+        return;
+      case 'copyData':
+      case 'copyDone':
+      case 'copyFail':
+        return; // stray copy messages outside COPY are ignored, as PostgreSQL does
+      case 'malformed':
+        throw message.error;
+      case 'password':
+        return;
+      default:
+        throw new SqlError(SqlState.protocolViolation, `unsupported frontend message type "${message.type === 'unknown' ? message.code : message.type}"`);
+    }
+  }
+
+  private startup(message: StartupMessage): void {
+    const params = message.parameters;
+    const user = params.user ?? 'sluice';
+    this.registry.register(this);
+    const status: [string, string][] = [
+      ['server_version', this.service.serverVersion],
+      ['server_encoding', 'UTF8'],
+      ['client_encoding', 'UTF8'],
+      ['DateStyle', 'ISO, MDY'],
+      ['IntervalStyle', 'postgres'],
+      ['TimeZone', 'UTC'],
+      ['integer_datetimes', 'on'],
+      ['standard_conforming_strings', 'on'],
+      ['is_superuser', 'on'],
+      ['session_authorization', user],
+      ['application_name', params.application_name ?? ''],
+    ];
+    this.write([
+      codec.authenticationOk(),
+      ...status.map(([k, v]) => codec.parameterStatus(k, v)),
+      codec.backendKeyData(this.processId, this.secretKey),
+      codec.readyForQuery('I'),
+    ]);
+    this.log.debug({ user, database: params.database, processId: this.processId }, 'client connected');
+  }
+
+  /** Takes this client's turn on the serving store (waiting for other clients to finish theirs). */
+  private async turn(): Promise<StoreSession> {
+    this.store ??= await this.service.store.acquire();
+    return this.store;
+  }
+
+  /** Ends the turn when the client is idle outside a transaction block. */
+  private endTurnIfIdle(): void {
+    if (this.store && this.store.conn.transactionStatus === 'I' && !this.copy) {
+      this.store.release();
+      this.store = undefined;
+    }
+  }
+
+  private readyForQuery(): void {
+    this.write(codec.readyForQuery(this.store?.conn.transactionStatus ?? 'I'));
+    this.endTurnIfIdle();
+  }
+
+  private context(store: StoreSession, params: readonly (string | null)[] = []): StatementContext {
+    return this.service.context(store, params);
+  }
+
+  // ── simple query ──────────────────────────────────────────────────────
+
+  private async simpleQuery(sql: string): Promise<void> {
+    const store = await this.turn();
+    this.canceled = false;
+    let parsed: ParsedQuery;
+    try {
+      parsed = parseQuery(sql);
+    } catch {
+      // The store's own parser reports the syntax error exactly as PostgreSQL does.
+      this.write(await store.forward(serialize.query(sql)));
+      this.endTurnIfIdle();
+      return;
+    }
+    if (parsed.statements.length === 0) {
+      this.write([codec.emptyQueryResponse()]);
+      this.readyForQuery();
+      return;
+    }
+    const routes = parsed.statements.map((s) => routeStatement(this.service, s));
+    if (routes.every((r) => r.kind === 'store')) {
+      this.write(await store.forward(serialize.query(sql)));
+      if (routes.some((r) => r.kind === 'store' && r.changesStreams)) await this.reloadStreams(store);
+      this.endTurnIfIdle();
+      return;
+    }
+    for (let i = 0; i < parsed.statements.length; i++) {
+      const ok = await this.runStatement(store, parsed.statements[i], routeStatement(this.service, parsed.statements[i]));
+      if (!ok) break;
+    }
+    this.readyForQuery();
+  }
+
+  private async reloadStreams(store: StoreSession): Promise<void> {
+    if (store.conn.transactionStatus === 'E') return;
+    await this.service.reloadStreams(store.conn);
+  }
+
+  /** Runs one statement of a simple query; returns false when it failed. */
+  private async runStatement(store: StoreSession, statement: ParsedStatement, route: Route): Promise<boolean> {
+    if (route.kind === 'store') {
+      const response = await store.forward(serialize.query(statement.text));
+      const spans = codec.scanBackendMessages(response);
+      const last = spans[spans.length - 1];
+      this.write(last?.type === 'Z' ? response.subarray(0, last.start) : response);
+      if (route.changesStreams) await this.reloadStreams(store);
+      return !spans.some((s) => s.type === 'E');
+    }
+    try {
+      if (route.kind === 'copyIn') {
+        this.write(await this.copyIn(store, route));
+      } else {
+        const result = await route.run(this.context(store));
+        this.write(codec.commandComplete(result.tag));
+      }
+      return true;
+    } catch (err) {
+      await this.fail(store, err);
+      return false;
+    }
+  }
+
+  /** Reports an error of a statement Sluice ran; inside a transaction block the block is aborted, as in PostgreSQL. */
+  private async fail(store: StoreSession, err: unknown): Promise<void> {
+    if (!(err instanceof SqlError)) this.log.error({ err }, 'statement failed');
+    this.write(codec.errorResponseFrom(err));
+    if (store.conn.transactionStatus === 'T') {
+      await store.forward(serialize.query("DO $$ BEGIN RAISE EXCEPTION 'previous statement failed'; END $$")).catch(() => undefined);
+    }
+  }
+
+  // ── COPY FROM STDIN ───────────────────────────────────────────────────
+
+  private async copyIn(store: StoreSession, route: Extract<Route, { kind: 'copyIn' }>): Promise<Buffer> {
+    const sink = startCopyIn(this.context(store), route.target);
+    const finished = new Promise<unknown>((resolve) => {
+      this.copy = { sink, done: resolve };
+    });
+    this.write(codec.copyInResponse(0, new Array(sink.columnCount).fill(0)));
+    const early = this.earlyCopyMessages;
+    this.earlyCopyMessages = [];
+    for (const message of early) this.onCopyMessage(message);
+    const failure = await finished;
+    const copy = this.copy;
+    this.copy = undefined;
+    this.socket.resume();
+    if (failure !== undefined) {
+      await sink.abort(failure);
+      throw failure;
+    }
+    if (copy?.failed !== undefined) {
+      await sink.abort(copy.failed);
+      throw copy.failed;
+    }
+    const result = await sink.finish();
+    return codec.commandComplete(result.tag);
+  }
+
+  private onCopyMessage(message: FrontendMessage): void {
+    const copy = this.copy;
+    if (!copy) return;
+    if (message.type === 'copyData') {
+      if (copy.failed !== undefined) return;
+      try {
+        copy.sink.write(message.data);
+        if (copy.sink.backlogged) {
+          this.socket.pause();
+          void copy.sink.drained().then(() => this.socket.resume());
+        }
+      } catch (err) {
+        copy.failed = err;
+      }
+    } else if (message.type === 'copyDone') {
+      copy.done();
+    } else if (message.type === 'copyFail') {
+      copy.done(new SqlError(SqlState.queryCanceled, `COPY from stdin failed: ${message.message}`));
+    }
+  }
+
+  // ── extended query ────────────────────────────────────────────────────
+
+  /** Runs an extended-protocol step; after an error, everything up to Sync is skipped. */
+  private async extended(step: (store: StoreSession) => Promise<void>): Promise<void> {
+    const store = await this.turn();
+    try {
+      await step(store);
+    } catch (err) {
+      this.skipUntilSync = true;
+      await this.fail(store, err);
+    }
+  }
+
+  /** Forwards a message to the store; an ErrorResponse in the reply starts skipping until Sync. */
+  private async forward(store: StoreSession, raw: Buffer): Promise<void> {
+    const response = await store.forward(raw);
+    if (response.length) this.write(response);
+    if (codec.scanBackendMessages(response).some((s) => s.type === 'E')) this.skipUntilSync = true;
+  }
+
+  private rename = (name: string): string => backendName(this.namePrefix, name);
+
+  private async parse(message: ParseMessage): Promise<void> {
+    let parsed: ParsedQuery | undefined;
+    try {
+      parsed = parseQuery(message.sql);
+    } catch {
+      parsed = undefined; // the store reports the syntax error
+    }
+    const statement = parsed?.statements.length === 1 ? parsed.statements[0] : undefined;
+    const route = statement ? routeStatement(this.service, statement) : undefined;
+    if (statement && route?.kind === 'sluice') {
+      const paramTypes = route.paramTypes.slice();
+      message.paramTypes.forEach((oid, i) => {
+        if (oid) paramTypes[i] = oid;
+      });
+      this.statements.set(message.name, { statement, route, paramTypes });
+      this.write(codec.parseComplete());
+      return;
+    }
+    if (route?.kind === 'copyIn') {
+      throw new SqlError(SqlState.featureNotSupported, 'COPY FROM STDIN through the extended query protocol is not supported', { hint: 'Send COPY as a simple query.' });
+    }
+    this.statements.delete(message.name);
+    if (message.name) this.storeStatements.add(message.name);
+    await this.forward(await this.turn(), renameFirst(message.raw, this.rename));
+    if (route?.kind === 'store' && route.changesStreams) this.pendingStreamReload = true;
+  }
+
+  private pendingStreamReload = false;
+
+  private async bind(message: BindMessage): Promise<void> {
+    const prepared = this.statements.get(message.statement);
+    if (prepared) {
+      const params = parameterTexts(message.params, message.paramFormats, prepared.paramTypes);
+      this.portals.set(message.portal, { prepared, params });
+      this.write(codec.bindComplete());
+      return;
+    }
+    this.portals.delete(message.portal);
+    await this.forward(await this.turn(), renameBind(message.raw, this.rename));
+  }
+
+  private async describe(message: DescribeMessage): Promise<void> {
+    if (message.kind === 'S') {
+      const prepared = this.statements.get(message.name);
+      if (prepared) {
+        this.write([codec.parameterDescription(prepared.paramTypes), codec.noData()]);
+        return;
+      }
+    } else if (this.portals.has(message.name)) {
+      this.write(codec.noData());
+      return;
+    }
+    await this.forward(await this.turn(), renameAfterKind(message.raw, this.rename));
+  }
+
+  private async execute(message: ExecuteMessage): Promise<void> {
+    const portal = this.portals.get(message.portal);
+    if (portal) {
+      const store = await this.turn();
+      const result = await portal.prepared.route.run(this.context(store, portal.params));
+      this.write(codec.commandComplete(result.tag));
+      return;
+    }
+    const store = await this.turn();
+    await this.forward(store, renameFirst(message.raw, this.rename));
+    if (this.pendingStreamReload) {
+      this.pendingStreamReload = false;
+      await this.reloadStreams(store);
+    }
+  }
+
+  private async close(message: CloseMessage): Promise<void> {
+    const owned = message.kind === 'S' ? this.statements.delete(message.name) : this.portals.delete(message.name);
+    if (owned) {
+      this.write(codec.closeComplete());
+      return;
+    }
+    if (message.kind === 'S') this.storeStatements.delete(message.name);
+    await this.forward(await this.turn(), renameAfterKind(message.raw, this.rename));
+  }
+
+  private async sync(): Promise<void> {
+    this.skipUntilSync = false;
+    const store = await this.turn();
+    const response = await store.forward(serialize.sync());
+    this.write(response);
+    this.endTurnIfIdle();
+  }
+
+  // ── end of connection ─────────────────────────────────────────────────
+
+  /** Gives back the store: rolls back an open transaction and drops this client's prepared statements. */
+  private async cleanup(): Promise<void> {
+    this.closed = true;
+    this.registry.unregister(this);
+    this.copy?.done(new SqlError(SqlState.queryCanceled, 'client disconnected during COPY'));
+    await this.queue.catch(() => undefined);
+    if (!this.store && this.storeStatements.size === 0) return;
+    const store = await this.turn();
+    try {
+      if (store.conn.transactionStatus !== 'I') await store.forward(serialize.query('ROLLBACK'));
+      for (const name of this.storeStatements) {
+        await store.forward(Buffer.concat([serialize.close({ type: 'S', name: this.rename(name) }), serialize.sync()]));
+      }
+    } finally {
+      store.release();
+      this.store = undefined;
+    }
+    this.log.debug({ processId: this.processId }, 'client disconnected');
+  }
+}
