@@ -7,16 +7,16 @@ import { ClientSession, type SessionRegistry } from './session.ts';
 export class WireServer implements SessionRegistry {
   private readonly server: net.Server;
   private readonly sessions = new Map<number, ClientSession>();
-  private readonly sockets = new Set<net.Socket>();
+  private readonly connections = new Map<net.Socket, ClientSession>();
 
   constructor(
     private readonly service: SluiceService,
     private readonly log: Logger,
   ) {
     this.server = net.createServer((socket) => {
-      this.sockets.add(socket);
-      socket.on('close', () => this.sockets.delete(socket));
-      new ClientSession(socket, this.service, this, this.log);
+      const session = new ClientSession(socket, this.service, this, this.log);
+      this.connections.set(socket, session);
+      void session.finished.then(() => this.connections.delete(socket));
     });
   }
 
@@ -44,10 +44,12 @@ export class WireServer implements SessionRegistry {
     if (session && session.secretKey === (secretKey | 0)) session.cancel();
   }
 
-  /** Stops accepting connections and closes the open ones. */
+  /** Stops accepting connections, closes the open ones and waits until each has given the store back. */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const socket of this.sockets) socket.destroy();
+    const sessions = [...this.connections.values()];
+    for (const socket of this.connections.keys()) socket.destroy();
+    await Promise.all(sessions.map((s) => s.finished));
     await closed;
   }
 }

@@ -55,6 +55,8 @@ export class ClientSession {
   private earlyCopyMessages: FrontendMessage[] = [];
   private closed = false;
   private canceled = false;
+  /** Resolves once the connection is closed and the store given back. */
+  readonly finished: Promise<void>;
 
   constructor(
     private readonly socket: Socket,
@@ -64,7 +66,7 @@ export class ClientSession {
   ) {
     socket.setNoDelay(true);
     socket.on('data', (chunk) => this.receive(chunk));
-    socket.on('close', () => void this.cleanup());
+    this.finished = new Promise((resolve) => socket.on('close', () => void this.cleanup().catch((err) => this.log.warn({ err }, 'cleanup after disconnect failed')).finally(resolve)));
     socket.on('error', (err) => this.log.debug({ err }, 'client socket error'));
   }
 
