@@ -24,6 +24,24 @@ export function startCopyIn(ctx: StatementContext, target: CopyTarget): CopySink
   return target.kind === 'stream' ? new StreamCopySink(ctx, target) : new TableCopySink(ctx, target.stmt);
 }
 
+function isCsv(stmt: AstFields): boolean {
+  return ((stmt.options as AstNode[] | undefined) ?? []).some((node) => {
+    const option = fieldsOf(node, 'DefElem') as AstFields;
+    return option.defname === 'format' && optionText(option)?.toLowerCase() === 'csv';
+  });
+}
+
+/**
+ * psql before 18 ends CSV data sent to STDIN with a `\.` line, which
+ * PostgreSQL 18 reads as data; for STDIN Sluice keeps the old meaning.
+ */
+function withoutCsvEndMarker(data: Buffer): Buffer {
+  const text = data.toString('latin1', Math.max(0, data.length - 5));
+  const match = /(^|\n)\\\.\r?\n?$/.exec(text);
+  if (!match || (match.index === 0 && match[1] === '' && data.length > text.length)) return data;
+  return data.subarray(0, data.length - text.length + match.index + match[1].length);
+}
+
 function copyColumns(stmt: AstFields): string[] | undefined {
   const list = stmt.attlist as AstNode[] | undefined;
   return list?.map((c) => stringValue(c) as string);
@@ -104,7 +122,7 @@ class StreamCopySink implements CopySink {
     const names = positions.map((p) => target.stream.columns[p].name);
     this.columnCount = positions.length;
     this.builder = new BatchBuilder(target.stream, positions);
-    this.decoder = new CopyDecoder(positions.length, { ...copyFormatOptions(target.stmt, names), columnNames: names, relationName: target.stream.name }, (rows) => {
+    this.decoder = new CopyDecoder(positions.length, { ...copyFormatOptions(target.stmt, names), columnNames: names, relationName: target.stream.name, csvEndMarker: true }, (rows) => {
       for (const row of rows) {
         this.builder.addTextRow(row);
         if (this.builder.pending >= batchRows) this.batches.push(this.builder.take());
@@ -170,7 +188,8 @@ class TableCopySink implements CopySink {
 
   async finish(): Promise<StatementResult> {
     const sql = deparse({ CopyStmt: { ...this.stmt, filename: '/dev/blob' } });
-    const rows = await this.ctx.copyIntoTable(sql, Buffer.concat(this.chunks));
+    const data = Buffer.concat(this.chunks);
+    const rows = await this.ctx.copyIntoTable(sql, isCsv(this.stmt) ? withoutCsvEndMarker(data) : data);
     return { tag: `COPY ${rows}` };
   }
 

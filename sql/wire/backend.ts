@@ -382,11 +382,9 @@ export function errorFieldsFrom(err: unknown): NoticeFields {
     const fields: NoticeFields = { severity: err.severity, code: err.code, message: err.message };
     if (err.detail !== undefined) fields.detail = err.detail;
     if (err.hint !== undefined) fields.hint = err.hint;
-    if (err.internalQuery !== undefined) {
-      // The position points into a statement Sluice generated, not the client's text.
-      fields.internalQuery = err.internalQuery;
-      if (err.position !== undefined) fields.internalPosition = err.position;
-    } else if (err.position !== undefined) {
+    // An error of a statement Sluice generated says nothing about the client's text:
+    // neither that statement nor a position in it is shown (they are logged instead).
+    if (err.internalQuery === undefined && err.position !== undefined) {
       fields.position = err.position;
     }
     return fields;

@@ -231,7 +231,8 @@ export class ClientSession {
     }
     const routes = parsed.statements.map((s) => routeStatement(this.service, s));
     if (routes.every((r) => r.kind === 'store')) {
-      this.write(await store.forward(serialize.query(sql)));
+      // The rewritten text: aliases such as DROP STREAM become PostgreSQL's spelling.
+      this.write(await store.forward(serialize.query(parsed.text)));
       if (routes.some((r) => r.kind === 'store' && r.changesStreams)) await this.reloadStreams(store);
       this.endTurnIfIdle();
       return;
@@ -275,6 +276,7 @@ export class ClientSession {
   /** Reports an error of a statement Sluice ran; inside a transaction block the block is aborted, as in PostgreSQL. */
   private async fail(store: StoreSession, err: unknown): Promise<void> {
     if (!(err instanceof SqlError)) this.log.error({ err }, 'statement failed');
+    else if (err.internalQuery) this.log.debug({ code: err.code, message: err.message, query: err.internalQuery }, 'generated statement failed');
     this.write(codec.errorResponseFrom(err));
     if (store.conn.transactionStatus === 'T') {
       await store.forward(serialize.query("DO $$ BEGIN RAISE EXCEPTION 'previous statement failed'; END $$")).catch(() => undefined);
@@ -374,7 +376,11 @@ export class ClientSession {
     }
     this.statements.delete(message.name);
     if (message.name) this.storeStatements.add(message.name);
-    await this.forward(await this.turn(), renameFirst(message.raw, this.rename));
+    const rewritten = parsed && parsed.text !== message.sql;
+    const request = rewritten
+      ? serialize.parse({ name: this.rename(message.name), text: parsed!.text, types: message.paramTypes })
+      : renameFirst(message.raw, this.rename);
+    await this.forward(await this.turn(), request);
     if (route?.kind === 'store' && route.changesStreams) this.pendingStreamReload = true;
   }
 

@@ -536,11 +536,13 @@ describe('backend serializers', () => {
     });
   });
 
-  it('maps the position of an error in a generated statement to the internal fields', () => {
+  it('shows neither the text nor a position of a statement Sluice generated', () => {
     const err = new SqlError('42703', 'column "b" does not exist', { position: 8, internalQuery: 'select b from t' });
     const message = parseOneBackend(errorResponseFrom(err));
-    expect(message).toMatchObject({ code: '42703', internalPosition: '8', internalQuery: 'select b from t' });
+    expect(message).toMatchObject({ code: '42703', message: 'column "b" does not exist' });
     expect(message.position).toBeUndefined();
+    expect(message.internalPosition).toBeUndefined();
+    expect(message.internalQuery).toBeUndefined();
   });
 
   it('maps other thrown values to XX000', () => {
