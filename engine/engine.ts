@@ -12,6 +12,7 @@ import type { ViewPlan } from './view-plan.ts';
 export class Engine {
   private readonly streams = new Map<string, Stream>();
   private readonly views = new Map<string, ContinuousView>();
+  private names: Set<string> | undefined;
 
   stream(schema: string, name: string): Stream | undefined {
     return this.streams.get(streamKey(schema, name));
@@ -29,8 +30,15 @@ export class Engine {
     return [...this.views.values()];
   }
 
+  /** Lower-cased names of every stream (a statement naming none, and no DDL, is not the engine's). */
+  streamNames(): ReadonlySet<string> {
+    this.names ??= new Set([...this.streams.values()].map((s) => s.name.toLowerCase()));
+    return this.names;
+  }
+
   /** Replaces the set of streams (after DDL changed them); views keep their plans. */
   setStreams(streams: Stream[]): void {
+    this.names = undefined;
     this.streams.clear();
     for (const s of streams) this.streams.set(s.key, s);
     for (const [key, view] of this.views) {

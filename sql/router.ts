@@ -34,6 +34,25 @@ function outsideTransaction(ctx: StatementContext, what: string): void {
   }
 }
 
+/** Words that can start a statement Sluice runs itself or must watch (DDL that changes streams). */
+const watchedWords = /\b(create|drop|alter|copy|comment|rename|extension|stream|continuous|import|security)\b/i;
+const identifier = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/gi;
+
+/**
+ * A cheap screen run before parsing: true when a query certainly belongs to
+ * the serving store alone — it has none of the watched words and names no
+ * stream — so it can be forwarded without being parsed.
+ */
+export function plainlyForStore(engine: Pick<StatementContext['engine'], 'streamNames'>, sql: string): boolean {
+  if (watchedWords.test(sql)) return false;
+  const names = engine.streamNames();
+  if (names.size === 0) return true;
+  for (const word of sql.matchAll(identifier)) {
+    if (names.has(word[0].toLowerCase())) return false;
+  }
+  return true;
+}
+
 export function routeStatement(ctx: Pick<StatementContext, 'engine'>, statement: ParsedStatement): Route {
   const kind = nodeKind(statement.node) ?? '';
   const stmt = (statement.node as unknown as Record<string, AstFields>)[kind] ?? {};

@@ -14,7 +14,8 @@ export class PgliteStore implements ServingStore {
   private readonly connection: ProtocolConnection;
 
   private constructor(
-    private readonly db: PGlite,
+    /** The embedded backend itself (benchmarks compare against it directly). */
+    readonly db: PGlite,
     readonly description: string,
   ) {
     this.connection = new ProtocolConnection((request) => this.raw(request));

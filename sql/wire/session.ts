@@ -4,7 +4,7 @@ import type { StoreSession } from '../../engine/store.ts';
 import type { StatementContext } from '../context.ts';
 import { startCopyIn, type CopySink } from '../copy-in.ts';
 import { parseQuery, type ParsedQuery, type ParsedStatement } from '../parser.ts';
-import { routeStatement, type Route } from '../router.ts';
+import { plainlyForStore, routeStatement, type Route } from '../router.ts';
 import type { SluiceService } from '../service.ts';
 import * as codec from './codec.ts';
 import type { BindMessage, CloseMessage, DescribeMessage, ExecuteMessage, FrontendMessage, ParseMessage, StartupMessage } from './codec.ts';
@@ -143,7 +143,7 @@ export class ClientSession {
       case 'sync':
         return this.sync();
       case 'flush':
-        return;
+        return this.flush();
       case 'terminate':
         this.socket.end();
         this.closed = true;
@@ -215,6 +215,11 @@ export class ClientSession {
   private async simpleQuery(sql: string): Promise<void> {
     const store = await this.turn();
     this.canceled = false;
+    if (plainlyForStore(this.service.engine, sql)) {
+      this.write(await store.forward(serialize.query(sql)));
+      this.endTurnIfIdle();
+      return;
+    }
     let parsed: ParsedQuery;
     try {
       parsed = parseQuery(sql);
@@ -344,16 +349,42 @@ export class ClientSession {
     }
   }
 
-  /** Forwards a message to the store; an ErrorResponse in the reply starts skipping until Sync. */
-  private async forward(store: StoreSession, raw: Buffer): Promise<void> {
-    const response = await store.forward(raw);
+  /**
+   * Messages bound for the store are collected and sent together at Sync (or
+   * Flush, or before Sluice answers a message itself, to keep replies in
+   * order): one trip into the store instead of one per message.
+   */
+  private pending: Buffer[] = [];
+
+  private defer(raw: Buffer): void {
+    this.pending.push(raw);
+  }
+
+  /** Sends the collected messages; an ErrorResponse in the reply starts skipping until Sync. */
+  private async flushPending(store: StoreSession): Promise<void> {
+    if (this.pending.length === 0) return;
+    const request = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
+    this.pending = [];
+    const response = await store.forward(request);
     if (response.length) this.write(response);
-    if (codec.scanBackendMessages(response).some((s) => s.type === 'E')) this.skipUntilSync = true;
+    if (codec.scanBackendMessages(response).some((span) => span.type === 'E')) this.skipUntilSync = true;
+  }
+
+  /** Before Sluice answers a message itself: sends what is pending; false when that failed (skip until Sync). */
+  private async answerInOrder(store: StoreSession): Promise<boolean> {
+    await this.flushPending(store);
+    return !this.skipUntilSync;
   }
 
   private rename = (name: string): string => backendName(this.namePrefix, name);
 
   private async parse(message: ParseMessage): Promise<void> {
+    if (plainlyForStore(this.service.engine, message.sql)) {
+      this.statements.delete(message.name);
+      if (message.name) this.storeStatements.add(message.name);
+      this.defer(renameFirst(message.raw, this.rename));
+      return;
+    }
     let parsed: ParsedQuery | undefined;
     try {
       parsed = parseQuery(message.sql);
@@ -363,6 +394,7 @@ export class ClientSession {
     const statement = parsed?.statements.length === 1 ? parsed.statements[0] : undefined;
     const route = statement ? routeStatement(this.service, statement) : undefined;
     if (statement && route?.kind === 'sluice') {
+      if (!(await this.answerInOrder(await this.turn()))) return;
       const paramTypes = route.paramTypes.slice();
       message.paramTypes.forEach((oid, i) => {
         if (oid) paramTypes[i] = oid;
@@ -372,15 +404,17 @@ export class ClientSession {
       return;
     }
     if (route?.kind === 'copyIn') {
+      if (!(await this.answerInOrder(await this.turn()))) return;
       throw new SqlError(SqlState.featureNotSupported, 'COPY FROM STDIN through the extended query protocol is not supported', { hint: 'Send COPY as a simple query.' });
     }
     this.statements.delete(message.name);
     if (message.name) this.storeStatements.add(message.name);
     const rewritten = parsed && parsed.text !== message.sql;
-    const request = rewritten
-      ? serialize.parse({ name: this.rename(message.name), text: parsed!.text, types: message.paramTypes })
-      : renameFirst(message.raw, this.rename);
-    await this.forward(await this.turn(), request);
+    this.defer(
+      rewritten
+        ? serialize.parse({ name: this.rename(message.name), text: parsed!.text, types: message.paramTypes })
+        : renameFirst(message.raw, this.rename),
+    );
     if (route?.kind === 'store' && route.changesStreams) this.pendingStreamReload = true;
   }
 
@@ -389,60 +423,64 @@ export class ClientSession {
   private async bind(message: BindMessage): Promise<void> {
     const prepared = this.statements.get(message.statement);
     if (prepared) {
+      if (!(await this.answerInOrder(await this.turn()))) return;
       const params = parameterTexts(message.params, message.paramFormats, prepared.paramTypes);
       this.portals.set(message.portal, { prepared, params });
       this.write(codec.bindComplete());
       return;
     }
     this.portals.delete(message.portal);
-    await this.forward(await this.turn(), renameBind(message.raw, this.rename));
+    this.defer(renameBind(message.raw, this.rename));
   }
 
   private async describe(message: DescribeMessage): Promise<void> {
-    if (message.kind === 'S') {
-      const prepared = this.statements.get(message.name);
-      if (prepared) {
-        this.write([codec.parameterDescription(prepared.paramTypes), codec.noData()]);
-        return;
-      }
-    } else if (this.portals.has(message.name)) {
-      this.write(codec.noData());
+    const prepared = message.kind === 'S' ? this.statements.get(message.name) : undefined;
+    const portal = message.kind === 'P' ? this.portals.get(message.name) : undefined;
+    if (prepared || portal) {
+      if (!(await this.answerInOrder(await this.turn()))) return;
+      this.write(prepared ? [codec.parameterDescription(prepared.paramTypes), codec.noData()] : codec.noData());
       return;
     }
-    await this.forward(await this.turn(), renameAfterKind(message.raw, this.rename));
+    this.defer(renameAfterKind(message.raw, this.rename));
   }
 
   private async execute(message: ExecuteMessage): Promise<void> {
     const portal = this.portals.get(message.portal);
     if (portal) {
       const store = await this.turn();
+      if (!(await this.answerInOrder(store))) return;
       const result = await portal.prepared.route.run(this.context(store, portal.params));
       this.write(codec.commandComplete(result.tag));
       return;
     }
-    const store = await this.turn();
-    await this.forward(store, renameFirst(message.raw, this.rename));
-    if (this.pendingStreamReload) {
-      this.pendingStreamReload = false;
-      await this.reloadStreams(store);
-    }
+    this.defer(renameFirst(message.raw, this.rename));
   }
 
   private async close(message: CloseMessage): Promise<void> {
     const owned = message.kind === 'S' ? this.statements.delete(message.name) : this.portals.delete(message.name);
     if (owned) {
+      if (!(await this.answerInOrder(await this.turn()))) return;
       this.write(codec.closeComplete());
       return;
     }
     if (message.kind === 'S') this.storeStatements.delete(message.name);
-    await this.forward(await this.turn(), renameAfterKind(message.raw, this.rename));
+    this.defer(renameAfterKind(message.raw, this.rename));
+  }
+
+  private async flush(): Promise<void> {
+    if (this.pending.length) await this.flushPending(await this.turn());
   }
 
   private async sync(): Promise<void> {
-    this.skipUntilSync = false;
     const store = await this.turn();
-    const response = await store.forward(serialize.sync());
-    this.write(response);
+    this.defer(serialize.sync());
+    this.skipUntilSync = false;
+    await this.flushPending(store);
+    this.skipUntilSync = false;
+    if (this.pendingStreamReload) {
+      this.pendingStreamReload = false;
+      await this.reloadStreams(store);
+    }
     this.endTurnIfIdle();
   }
 
