@@ -53,25 +53,58 @@ export async function rolledBack<T>(conn: StoreConnection, work: () => Promise<T
   }
 }
 
+/** A `COPY … FROM STDIN` into an ordinary table, in the two spellings stores need. */
+export interface TableCopy {
+  /** The statement as the client sent it (`FROM STDIN`). */
+  fromStdin: string;
+  /** The same statement reading `'/dev/blob'` (PGlite's bulk-load path). */
+  fromBlob: string;
+}
+
 /**
- * A client's exclusive turn on the serving store. The wire layer forwards the
- * client's own protocol messages through it; Sluice's statements use `conn`.
+ * A client's turn on the serving store. The wire layer forwards the client's
+ * own protocol messages through it; Sluice's statements use `conn`.
  */
 export interface StoreSession {
   readonly conn: StoreConnection;
   /** Forwards frontend protocol bytes and returns the backend's response bytes. */
   forward(request: Buffer): Promise<Buffer>;
-  /** Bulk-loads a table: `copySql` is a `COPY … FROM '/dev/blob'` statement. */
-  copyFromBlob(copySql: string, data: Buffer): Promise<number>;
+  /** Loads `data` (COPY text/CSV bytes) into a table; returns the row count. */
+  copyIntoTable(copy: TableCopy, data: Buffer): Promise<number>;
+  /** Ends the turn (other clients of a shared backend may go on). */
   release(): void;
 }
 
-export interface ServingStore {
-  /** Waits for, then returns, a session of the store for one client's work. */
+/** One client's line to the serving store, for the life of its connection. */
+export interface StoreClient {
+  /**
+   * True when several clients share one backend session (PGlite), so the
+   * names of their prepared statements and portals must be kept apart.
+   */
+  readonly shared: boolean;
+  /** Waits for this client's turn and returns the session for it. */
   acquire(): Promise<StoreSession>;
+  /** Asks the store to cancel this client's running statement, where it can. */
+  cancel(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface ServingStore {
+  /** Opens a client's line to the store. */
+  connect(): Promise<StoreClient>;
   /** A one-line description for logs (`PGlite in ./sluice-data`). */
   readonly description: string;
-  /** The PostgreSQL version string to report to clients. */
-  serverVersion(): Promise<string>;
   close(): Promise<void>;
+}
+
+/** Runs `work` on a short-lived client of the store (startup, background work). */
+export async function withStoreSession<T>(store: ServingStore, work: (session: StoreSession) => Promise<T>): Promise<T> {
+  const client = await store.connect();
+  const session = await client.acquire();
+  try {
+    return await work(session);
+  } finally {
+    session.release();
+    await client.close();
+  }
 }

@@ -1,5 +1,5 @@
 import type { Engine } from '../engine/engine.ts';
-import type { StoreConnection } from '../engine/store.ts';
+import type { StoreConnection, TableCopy } from '../engine/store.ts';
 import type { Stream } from '../engine/stream.ts';
 
 /** What statement handlers need: the engine, and the client's session of the serving store. */
@@ -11,8 +11,8 @@ export interface StatementContext {
   isAggregate(name: string): boolean;
   /** Re-reads the streams from the store's catalog after DDL changed them. */
   reloadStreams(): Promise<void>;
-  /** Loads data into a table with `COPY … FROM '/dev/blob'`. */
-  copyIntoTable(copySql: string, data: Buffer): Promise<number>;
+  /** Loads COPY data into an ordinary table. */
+  copyIntoTable(copy: TableCopy, data: Buffer): Promise<number>;
 }
 
 /** The outcome of a statement Sluice executes itself. */

@@ -187,9 +187,9 @@ class TableCopySink implements CopySink {
   }
 
   async finish(): Promise<StatementResult> {
-    const sql = deparse({ CopyStmt: { ...this.stmt, filename: '/dev/blob' } });
+    const copy = { fromStdin: deparse({ CopyStmt: this.stmt }), fromBlob: deparse({ CopyStmt: { ...this.stmt, filename: '/dev/blob' } }) };
     const data = Buffer.concat(this.chunks);
-    const rows = await this.ctx.copyIntoTable(sql, isCsv(this.stmt) ? withoutCsvEndMarker(data) : data);
+    const rows = await this.ctx.copyIntoTable(copy, isCsv(this.stmt) ? withoutCsvEndMarker(data) : data);
     return { tag: `COPY ${rows}` };
   }
 

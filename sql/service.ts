@@ -1,5 +1,5 @@
 import { Engine } from '../engine/engine.ts';
-import type { ServingStore, StoreConnection, StoreSession } from '../engine/store.ts';
+import { withStoreSession, type ServingStore, type StoreConnection, type StoreSession } from '../engine/store.ts';
 import { bootstrapCatalog, loadStreams, loadViewPlans } from './catalog.ts';
 import type { StatementContext } from './context.ts';
 import { loadParser } from './parser.ts';
@@ -21,17 +21,14 @@ export class SluiceService {
   static async start(store: ServingStore): Promise<SluiceService> {
     await loadParser();
     const service = new SluiceService(store, new Engine());
-    const session = await store.acquire();
-    try {
+    await withStoreSession(store, async (session) => {
       await bootstrapCatalog(session.conn);
       await service.reloadStreams(session.conn);
       for (const plan of await loadViewPlans(session.conn)) service.engine.addView(plan);
       const aggregates = await session.conn.query("SELECT DISTINCT proname FROM pg_proc WHERE prokind = 'a'");
       service.aggregateNames = new Set(aggregates.rows.map(([name]) => name as string));
       service.serverVersion = (await session.conn.query('SHOW server_version')).rows[0]?.[0] ?? service.serverVersion;
-    } finally {
-      session.release();
-    }
+    });
     return service;
   }
 
@@ -47,7 +44,7 @@ export class SluiceService {
       params,
       isAggregate: (name) => this.aggregateNames.has(name),
       reloadStreams: () => this.reloadStreams(session.conn),
-      copyIntoTable: (sql, data) => session.copyFromBlob(sql, data),
+      copyIntoTable: (copy, data) => session.copyIntoTable(copy, data),
     };
   }
 

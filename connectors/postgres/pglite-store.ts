@@ -1,5 +1,5 @@
 import { PGlite } from '@electric-sql/pglite';
-import type { ServingStore, StoreSession, TransactionStatus } from '../../engine/store.ts';
+import type { ServingStore, StoreClient, StoreSession, TransactionStatus } from '../../engine/store.ts';
 import { ProtocolConnection } from './protocol-connection.ts';
 import { Mutex } from './mutex.ts';
 
@@ -26,7 +26,17 @@ export class PgliteStore implements ServingStore {
     return new PgliteStore(db, dataDir ? `PGlite in ${dataDir}` : 'PGlite in memory');
   }
 
-  async acquire(): Promise<StoreSession> {
+  async connect(): Promise<StoreClient> {
+    return {
+      shared: true,
+      acquire: () => this.acquire(),
+      // A statement running inside the WASM backend cannot be interrupted.
+      cancel: async () => undefined,
+      close: async () => undefined,
+    };
+  }
+
+  private async acquire(): Promise<StoreSession> {
     const release = await this.lock.acquire();
     const connection = this.connection;
     return {
@@ -37,19 +47,9 @@ export class PgliteStore implements ServingStore {
         if (status) connection.transactionStatus = status;
         return response;
       },
-      copyFromBlob: (sql, data) => this.copyFromBlob(sql, data),
+      copyIntoTable: (copy, data) => this.copyFromBlob(copy.fromBlob, data),
       release,
     };
-  }
-
-  async serverVersion(): Promise<string> {
-    const session = await this.acquire();
-    try {
-      const result = await session.conn.query('SHOW server_version');
-      return result.rows[0]?.[0] ?? '18.0';
-    } finally {
-      session.release();
-    }
   }
 
   private async raw(request: Buffer): Promise<Buffer> {

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { SqlError, SqlState } from '../../engine/errors.ts';
-import type { StoreSession } from '../../engine/store.ts';
+import type { StoreClient, StoreSession } from '../../engine/store.ts';
 import type { StatementContext } from '../context.ts';
 import { startCopyIn, type CopySink } from '../copy-in.ts';
 import { parseQuery, type ParsedQuery, type ParsedStatement } from '../parser.ts';
@@ -46,6 +46,7 @@ export class ClientSession {
   private readonly parser = new codec.FrontendParser();
   private readonly namePrefix = `sluice${this.processId}_`;
   private queue: Promise<void> = Promise.resolve();
+  private client: StoreClient | undefined;
   private store: StoreSession | undefined;
   private skipUntilSync = false;
   private readonly statements = new Map<string, SluiceStatement>();
@@ -54,7 +55,6 @@ export class ClientSession {
   private copy: { sink: CopySink; done: (error?: unknown) => void; failed?: unknown } | undefined;
   private earlyCopyMessages: FrontendMessage[] = [];
   private closed = false;
-  private canceled = false;
   /** Resolves once the connection is closed and the store given back. */
   readonly finished: Promise<void>;
 
@@ -70,9 +70,10 @@ export class ClientSession {
     socket.on('error', (err) => this.log.debug({ err }, 'client socket error'));
   }
 
-  /** Marks the running statement as canceled (CancelRequest from another connection). */
+  /** CancelRequest from another connection: stops a COPY in progress and asks the store to cancel. */
   cancel(): void {
-    this.canceled = true;
+    this.copy?.done(new SqlError(SqlState.queryCanceled, 'canceling statement due to user request'));
+    void this.client?.cancel().catch((err) => this.log.debug({ err }, 'cancel failed'));
   }
 
   private receive(chunk: Buffer): void {
@@ -189,7 +190,8 @@ export class ClientSession {
 
   /** Takes this client's turn on the serving store (waiting for other clients to finish theirs). */
   private async turn(): Promise<StoreSession> {
-    this.store ??= await this.service.store.acquire();
+    this.client ??= await this.service.store.connect();
+    this.store ??= await this.client.acquire();
     return this.store;
   }
 
@@ -214,7 +216,6 @@ export class ClientSession {
 
   private async simpleQuery(sql: string): Promise<void> {
     const store = await this.turn();
-    this.canceled = false;
     if (plainlyForStore(this.service.engine, sql)) {
       this.write(await store.forward(serialize.query(sql)));
       this.endTurnIfIdle();
@@ -376,7 +377,8 @@ export class ClientSession {
     return !this.skipUntilSync;
   }
 
-  private rename = (name: string): string => backendName(this.namePrefix, name);
+  /** Names of prepared statements and portals in the store: prefixed when the backend is shared. */
+  private rename = (name: string): string => (this.client?.shared === false ? name : backendName(this.namePrefix, name));
 
   private async parse(message: ParseMessage): Promise<void> {
     if (plainlyForStore(this.service.engine, message.sql)) {
@@ -492,7 +494,11 @@ export class ClientSession {
     this.registry.unregister(this);
     this.copy?.done(new SqlError(SqlState.queryCanceled, 'client disconnected during COPY'));
     await this.queue.catch(() => undefined);
-    if (!this.store && this.storeStatements.size === 0) return;
+    if (!this.client) return;
+    if (!this.store && (this.storeStatements.size === 0 || !this.client.shared)) {
+      await this.client.close();
+      return;
+    }
     const store = await this.turn();
     try {
       if (store.conn.transactionStatus !== 'I') await store.forward(serialize.query('ROLLBACK'));
@@ -502,6 +508,7 @@ export class ClientSession {
     } finally {
       store.release();
       this.store = undefined;
+      await this.client.close();
     }
     this.log.debug({ processId: this.processId }, 'client disconnected');
   }
