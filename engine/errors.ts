@@ -58,6 +58,10 @@ export const SqlState = {
   groupingError: '42803',
   datatypeMismatch: '42804',
   cardinalityViolation: '21000',
+  undefinedFunction: '42883',
+  nullValueNotAllowed: '22004',
+  activeSqlTransaction: '25001',
+  connectionFailure: '08006',
 } as const;
 
 export function notSupported(what: string, hint?: string): SqlError {

@@ -19,6 +19,10 @@ export interface StatementContext {
 export interface StatementResult {
   /** CommandComplete tag, e.g. `INSERT 0 3`. */
   tag: string;
+  /** Result columns, when the statement returns rows. */
+  columns?: { name: string; typeOid: number }[];
+  /** Result rows in text format. */
+  rows?: (string | null)[][];
 }
 
 /**

@@ -3,6 +3,7 @@ import type { Stream } from '../engine/stream.ts';
 import type { AstFields } from './ast.ts';
 import { fieldsOf, nodeKind, walk } from './ast.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
+import { runFunctionCall, type FunctionRegistry } from './functions.ts';
 import type { ParsedStatement } from './parser.ts';
 import { createStream, dropObjects, dropsSluiceObjects } from './stream-ddl.ts';
 import { insertIntoStream } from './stream-writes.ts';
@@ -14,7 +15,14 @@ import { createContinuousView, isContinuous, viewDefinition } from './view-ddl.t
  */
 export type Route =
   | { kind: 'store'; /** The statement may change which streams exist or their columns. */ changesStreams: boolean }
-  | { kind: 'sluice'; /** Types of `$n` parameters, when known. */ paramTypes: number[]; run(ctx: StatementContext): Promise<StatementResult> }
+  | {
+      kind: 'sluice';
+      /** Types of `$n` parameters, when known. */
+      paramTypes: number[];
+      /** The result columns, for statements that return rows. */
+      columns?: { name: string; typeOid: number }[];
+      run(ctx: StatementContext): Promise<StatementResult>;
+    }
   | { kind: 'copyIn'; target: CopyTarget };
 
 export type CopyTarget =
@@ -53,7 +61,13 @@ export function plainlyForStore(engine: Pick<StatementContext['engine'], 'stream
   return true;
 }
 
-export function routeStatement(ctx: Pick<StatementContext, 'engine'>, statement: ParsedStatement): Route {
+/** What routing needs to know: the engine's objects and Sluice's own functions. */
+export interface RoutingContext {
+  engine: StatementContext['engine'];
+  functions: FunctionRegistry;
+}
+
+export function routeStatement(ctx: RoutingContext, statement: ParsedStatement): Route {
   const kind = nodeKind(statement.node) ?? '';
   const stmt = (statement.node as unknown as Record<string, AstFields>)[kind] ?? {};
   const sluice = (run: (c: StatementContext) => Promise<StatementResult>, paramTypes: number[] = []): Route => ({ kind: 'sluice', paramTypes, run });
@@ -109,7 +123,20 @@ export function routeStatement(ctx: Pick<StatementContext, 'engine'>, statement:
     case 'CreateExtensionStmt':
       if (builtInExtensions.has(stmt.extname as string)) return sluice(async () => ({ tag: 'CREATE EXTENSION' }));
       break;
-    case 'SelectStmt':
+    case 'SelectStmt': {
+      const target = ctx.functions.callOf(stmt);
+      if (target) {
+        return {
+          kind: 'sluice',
+          paramTypes: [],
+          columns: [{ name: target.alias ?? target.fn.name, typeOid: target.fn.resultType }],
+          run: (c) => runFunctionCall(c, target.fn, target.call, target.alias),
+        };
+      }
+      const stream = readStream(ctx, statement.node);
+      if (stream) return sluice(async () => { throw streamIsNotReadable(stream); });
+      break;
+    }
     case 'ExplainStmt':
     case 'DeclareCursorStmt':
     case 'UpdateStmt':

@@ -3,6 +3,7 @@ import { withStoreSession, type ServingStore, type StoreConnection, type StoreSe
 import { bootstrapCatalog, loadStreams, loadViewPlans } from './catalog.ts';
 import type { StatementContext } from './context.ts';
 import { loadParser } from './parser.ts';
+import { FunctionRegistry } from './functions.ts';
 
 /**
  * Sluice's SQL side as one object: the engine, the serving store, and what
@@ -10,6 +11,8 @@ import { loadParser } from './parser.ts';
  */
 export class SluiceService {
   private aggregateNames = new Set<string>();
+  /** Functions Sluice implements itself (pipeline_kafka.*, pipelinedb.*). */
+  readonly functions = new FunctionRegistry();
   serverVersion = '18.0';
 
   private constructor(

@@ -36,12 +36,12 @@ const CH_LOWER_X = 120;
 const LOWER_BIT = 32;
 
 export function parseFloat8(text: string): number {
-  return parseFloat(text, false);
+  return parseFloatText(text, false);
 }
 
 /** float4 values are returned as the double holding the exact float32 value. */
 export function parseFloat4(text: string): number {
-  return parseFloat(text, true);
+  return parseFloatText(text, true);
 }
 
 const KIND_DECIMAL = 0;
@@ -62,7 +62,7 @@ const scan = {
   nonzero: false,
 };
 
-function parseFloat(text: string, isFloat4: boolean): number {
+function parseFloatText(text: string, isFloat4: boolean): number {
   const sqlName = isFloat4 ? 'real' : 'double precision';
   const n = text.length;
   const start = skipCSpaces(text, 0);

@@ -180,8 +180,7 @@ const scan = {
   negative: false,
   /** KIND_INTEGER: the magnitude of a 0x / 0o / 0b literal. */
   integer: 0n,
-  /** KIND_DECIMAL: mantissa characters are text[mantissaStart, mantissaEnd), '.' and '_' included. */
-  mantissaStart: 0,
+  /** KIND_DECIMAL: index just past the mantissa (before any exponent). */
   mantissaEnd: 0,
   /** Index of the '.', or -1. */
   dotIndex: -1,
@@ -263,7 +262,6 @@ function scanDecimal(text: string, from: number): number {
     } else break;
   }
   scan.kind = KIND_DECIMAL;
-  scan.mantissaStart = from;
   scan.mantissaEnd = i;
   scan.firstNonzero = firstNonzero;
   scan.fractionDigits = fractionDigits;
@@ -503,10 +501,12 @@ function plainDecimalText(text: string, precision: number, scale: number): strin
 // Helpers
 
 const POW10_CACHE: bigint[] = [1n];
+/** Covers every typmod precision (at most 1000); filled only as far as asked. */
+const POW10_CACHED_UP_TO = 1024;
 
-/** 10^k as a BigInt, cached for the small exponents arithmetic keeps asking for. */
+/** 10^k as a BigInt, cached for the exponents scales and typmods keep asking for. */
 export function pow10(k: number): bigint {
-  if (k < 64) {
+  if (k <= POW10_CACHED_UP_TO) {
     while (POW10_CACHE.length <= k) POW10_CACHE.push(POW10_CACHE[POW10_CACHE.length - 1]! * 10n);
     return POW10_CACHE[k]!;
   }
@@ -526,7 +526,7 @@ const SURELY_WITHIN_FORMAT = 10n ** 4096n;
 
 function checkFormatLimits(digits: bigint, scale: number): void {
   if (scale > MAX_DISPLAY_SCALE) throw numericFormatOverflow();
+  if (digits < SURELY_WITHIN_FORMAT && digits > -SURELY_WITHIN_FORMAT) return;
   const magnitude = digits < 0n ? -digits : digits;
-  if (magnitude < SURELY_WITHIN_FORMAT) return;
   if (magnitude >= formatLimit() * pow10(scale)) throw numericFormatOverflow();
 }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { SqlError, SqlState } from '../../engine/errors.ts';
 import type { StoreClient, StoreSession } from '../../engine/store.ts';
-import type { StatementContext } from '../context.ts';
+import type { StatementContext, StatementResult } from '../context.ts';
 import { startCopyIn, type CopySink } from '../copy-in.ts';
 import { parseQuery, type ParsedQuery, type ParsedStatement } from '../parser.ts';
 import { plainlyForStore, routeStatement, type Route } from '../router.ts';
@@ -270,7 +270,7 @@ export class ClientSession {
         this.write(await this.copyIn(store, route));
       } else {
         const result = await route.run(this.context(store));
-        this.write(codec.commandComplete(result.tag));
+        this.write(resultMessages(result, true));
       }
       return true;
     } catch (err) {
@@ -440,7 +440,9 @@ export class ClientSession {
     const portal = message.kind === 'P' ? this.portals.get(message.name) : undefined;
     if (prepared || portal) {
       if (!(await this.answerInOrder(await this.turn()))) return;
-      this.write(prepared ? [codec.parameterDescription(prepared.paramTypes), codec.noData()] : codec.noData());
+      const columns = (prepared ?? portal!.prepared).route.columns;
+      const shape = columns ? codec.rowDescription(columns.map((c) => ({ name: c.name, typeOid: c.typeOid }))) : codec.noData();
+      this.write(prepared ? [codec.parameterDescription(prepared.paramTypes), shape] : shape);
       return;
     }
     this.defer(renameAfterKind(message.raw, this.rename));
@@ -452,7 +454,7 @@ export class ClientSession {
       const store = await this.turn();
       if (!(await this.answerInOrder(store))) return;
       const result = await portal.prepared.route.run(this.context(store, portal.params));
-      this.write(codec.commandComplete(result.tag));
+      this.write(resultMessages(result, false));
       return;
     }
     this.defer(renameFirst(message.raw, this.rename));
@@ -512,4 +514,13 @@ export class ClientSession {
     }
     this.log.debug({ processId: this.processId }, 'client disconnected');
   }
+}
+
+/** The messages answering a statement Sluice ran: rows (with their description in the simple protocol) and the tag. */
+function resultMessages(result: StatementResult, describe: boolean): Buffer[] {
+  const messages: Buffer[] = [];
+  if (result.columns && describe) messages.push(codec.rowDescription(result.columns.map((c) => ({ name: c.name, typeOid: c.typeOid }))));
+  for (const row of result.rows ?? []) messages.push(codec.dataRow(row));
+  messages.push(codec.commandComplete(result.tag));
+  return messages;
 }
