@@ -1,6 +1,6 @@
 import type { AggregatePlan } from './view-plan.ts';
 import { SqlError, SqlState } from './errors.ts';
-import { addNumeric, numericToString, parseNumeric, type Numeric, type Value } from './values/index.ts';
+import { addNumeric, formatFloat, numericToString, parseNumeric, type Numeric, type Value } from './values/index.ts';
 
 /**
  * Each aggregate is kept in its `_mrel` column as a transition state that
@@ -110,6 +110,7 @@ function firstValue(typeName: string, v: Value): unknown {
 
 function stateText(typeName: string, s: unknown): string {
   if (typeName === 'numeric') return numericToString(s as Numeric);
+  if (floatTypes.has(typeName)) return formatFloat(s as number);
   return String(s);
 }
 
@@ -196,6 +197,6 @@ function extremeAccumulator(fn: 'min' | 'max', typeName: string): Accumulator | 
   return {
     init: () => null,
     add: (s, v) => (v === null ? s : s === null || compare(v, s as Value) * sign > 0 ? v : s),
-    text: (s) => (s === null ? null : String(s)),
+    text: (s) => (s === null ? null : stateText(typeName, s)),
   };
 }

@@ -152,6 +152,44 @@ function bitsOfFloat32(value: number): number {
   return new Uint32Array(new Float32Array([value]).buffer)[0]!;
 }
 
+/** Decimals just above and just below the exact decimal `exact`. */
+function nudged(exact: string): [string, string] {
+  if (!exact.includes('.')) return [exact + '.000001', (BigInt(exact) - 1n).toString() + '.999999'];
+  const last = Number(exact.at(-1)); // an exact dyadic expansion ends in 5
+  return [exact + '000001', exact.slice(0, -1) + String(last - 1) + '999999'];
+}
+
+/** The exact decimal expansion of mantissa * 2^exponent (mantissa > 0). */
+function exactDyadicDecimal(mantissa: bigint, exponent: number): string {
+  if (exponent >= 0) return (mantissa << BigInt(exponent)).toString();
+  const digits = (mantissa * 5n ** BigInt(-exponent)).toString().padStart(-exponent + 1, '0');
+  const point = digits.length + exponent;
+  return (digits.slice(0, point) + '.' + digits.slice(point)).replace(/0+$/, '');
+}
+
+/**
+ * Values within two units of the smallest denormal, written with enough
+ * digits that musl's rounding depends on its tail handling: the integer
+ * part of the scaled value y (musl keeps y in (2^112, 2^113]) sits on or
+ * next to a rounding midpoint, with every class of fractional tail.
+ */
+function muslTailInputs(minExponent: number): string[] {
+  const out: string[] = [];
+  const tails: [bigint, number][] = [[0n, 0], [1n, 2], [2n, 2], [3n, 2], [(1n << 39n) + 1n, 40], [1n, 40], [(1n << 40n) - 1n, 40]];
+  for (const bits of [0, 1]) {
+    const e2 = bits - 113 + minExponent;
+    const midpoint = bits === 0 ? 1n << 112n : (1n << 112n) + (1n << 111n);
+    for (const k of [-2n, -1n, 0n, 1n, 2n, 3n]) {
+      for (const [tail, tailBits] of tails) {
+        // (midpoint + k + tail / 2^tailBits) * 2^e2
+        const text = exactDyadicDecimal(((midpoint + k) << BigInt(tailBits)) + tail, e2 - tailBits);
+        out.push(text, '-' + text);
+      }
+    }
+  }
+  return out;
+}
+
 /** The exact decimal expansion of a positive finite double. */
 function exactDecimal(x: number): string {
   let mantissa = x;
@@ -186,6 +224,7 @@ const INTEGER_EDGE_CASES = [
   '-0x8000000000000000', '-0x8000000000000001', '0x10000000000000000', '1_000_000_000_000_000_000', '9_223_372_036_854_775_807',
   '1234567890123456', '-1234567890123456', '12345678901234567', '123456789012345678', '-999999999999999999',
   '0000000000000000000000009223372036854775807', '1' + '0'.repeat(400), '-' + '9'.repeat(30) + 'x',
+  '9'.repeat(20000), '0'.repeat(20000) + '7', '-' + '0'.repeat(20000) + '1', ' ' + '9'.repeat(20000) + ' ', '0x' + 'f'.repeat(20000),
 ];
 
 function integerRandomInputs(seed: number, bits: 16 | 32 | 64): string[] {
@@ -256,6 +295,8 @@ const FLOAT_EDGE_CASES = [
   '0x0.0000000000001p1300', '0x1p128', '0x1p127', '0x1.ffffffp127', '0x1.fffffep127', '0x1p-149', '0x1p-150', '0x1.000001p-150',
   '0x1p200', '0x1p-400', '0x123456789abcdef0123456789p0', '0x1.00000000000008p0', '0x1.000000000000080000000000000000001p0',
   '0x1.000000000000180000000000000000000p0', '0x1.000001p0', '0x1.0000010000000000000000000000001p0', '00x1', '0x1e3', '0x1p1_0',
+  '0x1.' + 'f'.repeat(30000) + 'p0', '0x' + '1'.repeat(30000) + 'p-120000', '0x' + '1'.repeat(30000) + 'p-120200', '1' + '0'.repeat(30000) + 'e-30000',
+  '0.' + '0'.repeat(30000) + '1e30000', '0x' + '0'.repeat(30000) + '1p3',
 ];
 
 function floatRandomInputs(seed: number, isFloat4: boolean): string[] {
@@ -286,6 +327,7 @@ function floatRandomInputs(seed: number, isFloat4: boolean): string[] {
   }
   out.push(...fragmentSoup(rnd, ['1', '0', '9', '.', 'e', '-', '+', ' ', 'x', 'p', 'inf', 'nan', 'Infinity', '(', ')', '_'], 200, 6));
   if (isFloat4) out.push(...float32MidpointInputs(rnd));
+  out.push(...muslTailInputs(isFloat4 ? -149 : -1074));
   return out;
 }
 
@@ -301,8 +343,8 @@ function float32MidpointInputs(rnd: () => number): string[] {
     const low = float32FromBits(bits);
     const high = bits === 0x7f7fffff ? 2 ** 128 : float32FromBits(bits + 1);
     const exact = exactDecimal((low + high) / 2);
-    const below = exact.slice(0, -1) + String(Number(exact.at(-1)) - 1) + '9999';
-    out.push(exact, exact + '1', below, '-' + exact, '-' + exact + '000001');
+    const [above, below] = nudged(exact);
+    out.push(exact, above, below, '-' + exact, '-' + above, '-' + below);
     const double = (low + high) / 2;
     out.push(String(double), double.toPrecision(17));
   }
@@ -389,6 +431,7 @@ describe('numeric input matches PostgreSQL', () => {
       ...NUMERIC_EDGE_CASES.filter((s) => s.length < 100),
       '999.5', '999.49', '-999.5', '0.005', '-0.005', '0.0049', '99.95', '0.045', '12345', '12350', '-12350', '1e-1000000',
       '1e1000000', '1e10000000000', '0.0e-99999', '12.5e-1', '1234.5e-2',
+      '0.004' + '9'.repeat(30000), '0.005' + '0'.repeat(30000) + '1', '-0.005' + '0'.repeat(30000), '1' + '0'.repeat(30000) + 'e-30000',
     ];
     const mismatches: Mismatch[] = [];
     for (const [precision, scale] of NUMERIC_TYPMODS) {
