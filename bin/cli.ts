@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
-import { PgliteStore } from '../connectors/postgres/index.ts';
+import { SqlError } from '../engine/errors.ts';
+import type { ServingStore } from '../engine/store.ts';
+import { ExternalStore, PgliteStore } from '../connectors/postgres/index.ts';
+import { KafkaConnector, KafkajsClient } from '../connectors/kafka/index.ts';
 import { SluiceService } from '../sql/index.ts';
 import { WireServer } from '../sql/wire/server.ts';
 
@@ -40,13 +43,23 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`sluice: invalid port "${values.port ?? env.SLUICE_PORT}"\n\n${usage}`);
   process.exit(2);
 }
-if (postgresUrl) {
-  console.error('sluice: --postgres-url (an external PostgreSQL) is not supported yet; run without it to use the embedded store.');
-  process.exit(2);
+
+/** Startup failures a user can fix (bad URL, PostgreSQL down, wrong password) end with a message, not a stack trace. */
+async function startOrExplain<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    if (!(err instanceof SqlError)) throw err;
+    console.error(`sluice: ${err.message}${err.detail ? `\n  ${err.detail}` : ''}${err.hint ? `\n  ${err.hint}` : ''}`);
+    process.exit(1);
+  }
 }
 
-const store = await PgliteStore.open(dataDir);
-const service = await SluiceService.start(store);
+const store: ServingStore = await startOrExplain(async () => (postgresUrl ? new ExternalStore(postgresUrl) : PgliteStore.open(dataDir)));
+const service = await startOrExplain(() => SluiceService.start(store));
+const kafka = new KafkaConnector(store, service.engine, (brokers) => new KafkajsClient(brokers), log);
+service.kafka = kafka;
+await kafka.start();
 const server = new WireServer(service, log);
 const address = await server.listen(port, host);
 log.info(
@@ -60,6 +73,7 @@ async function stop(signal: string): Promise<void> {
   stopping = true;
   log.info({ signal }, 'Sluice stopping');
   await server.close();
+  await kafka.stop();
   await service.close();
   process.exit(0);
 }

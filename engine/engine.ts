@@ -67,7 +67,12 @@ export class Engine {
    * Delivers rows to every view reading the stream, atomically: either all
    * views reflect the batch or (on any error) none does.
    */
-  async ingest(conn: StoreConnection, stream: Stream, batches: Iterable<RowBatch> | AsyncIterable<RowBatch>): Promise<number> {
+  async ingest(
+    conn: StoreConnection,
+    stream: Stream,
+    batches: Iterable<RowBatch> | AsyncIterable<RowBatch>,
+    options: { afterDelivery?: () => Promise<void> } = {},
+  ): Promise<number> {
     const readers = this.readersOf(stream);
     let rows = 0;
     await inTransaction(conn, async () => {
@@ -76,8 +81,32 @@ export class Engine {
         for (const view of readers) await view.apply(conn, batch);
         rows += batch.length;
       }
+      await options.afterDelivery?.();
     });
     return rows;
+  }
+
+  /**
+   * Rows holding a value the store's input function rejects (for the types
+   * the engine does not parse itself), with PostgreSQL's message: lets a
+   * source set those rows aside instead of failing the whole batch.
+   */
+  async invalidRows(conn: StoreConnection, stream: Stream, batch: RowBatch): Promise<Map<number, string>> {
+    const invalid = new Map<number, string>();
+    for (const [i, column] of stream.columns.entries()) {
+      if (stream.inputs[i] !== undefined || column.name === 'arrival_timestamp') continue;
+      const values = batch.columns[i] as (string | null)[];
+      if (values.every((v) => v === null)) continue;
+      const result = await conn.query(
+        `SELECT u.i - 1, e.message FROM unnest($1::text[]) WITH ORDINALITY AS u(v, i), pg_input_error_info(u.v, $2) AS e
+         WHERE u.v IS NOT NULL AND e.message IS NOT NULL`,
+        [arrayLiteral(values), column.type],
+      );
+      for (const [row, message] of result.rows) {
+        if (!invalid.has(Number(row))) invalid.set(Number(row), `column "${column.name}": ${message}`);
+      }
+    }
+    return invalid;
   }
 }
 

@@ -62,6 +62,7 @@ export const SqlState = {
   nullValueNotAllowed: '22004',
   activeSqlTransaction: '25001',
   connectionFailure: '08006',
+  objectNotInPrerequisiteState: '55000',
 } as const;
 
 export function notSupported(what: string, hint?: string): SqlError {

@@ -36,7 +36,14 @@ export interface KafkaSources {
   removeBroker(conn: StoreConnection, host: string): Promise<void>;
   /** Starts (and records) a consumer; resolves once it runs. */
   consumeBegin(conn: StoreConnection, spec: KafkaConsumerSpec): Promise<void>;
+  /** consume_begin() without arguments: restarts every consumer that was ended. */
+  consumeBeginAll(conn: StoreConnection): Promise<number>;
   /** Stops consumers of a topic into a stream; with neither given, all consumers. */
   consumeEnd(conn: StoreConnection, topic?: string, stream?: { schema: string; name: string }, partitioned?: boolean): Promise<number>;
   topicWatermarks(conn: StoreConnection, topic: string, partition?: number): Promise<TopicWatermark[]>;
+  /**
+   * Streams declared on SERVER kafka are their topic: each one read by a view
+   * gets a consumer, started or stopped as views come and go.
+   */
+  syncDeclaredStreams(conn: StoreConnection): Promise<void>;
 }

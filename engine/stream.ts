@@ -27,6 +27,8 @@ export class Stream {
     readonly schema: string,
     readonly name: string,
     readonly columns: readonly StreamColumn[],
+    /** Options of a stream declared on SERVER kafka (brokers, topic, format, …): the stream is that topic. */
+    readonly kafkaOptions?: Readonly<Record<string, string>>,
   ) {
     this.inputs = columns.map((c) => inputFunction(c.typeName, c.typmod));
     this.positions = new Map(columns.map((c, i) => [c.name, i]));

@@ -10,6 +10,8 @@ import type { ViewPlan } from '../engine/view-plan.ts';
  */
 
 export const streamServer = 'pipelinedb';
+/** Streams declared on this server are Kafka topics (`OPTIONS (brokers …, topic …, format …)`). */
+export const kafkaServer = 'kafka';
 
 const bootstrapSql = `
 CREATE SCHEMA IF NOT EXISTS sluice;
@@ -31,6 +33,9 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_foreign_server WHERE srvname = '${streamServer}') THEN
     CREATE SERVER ${streamServer} FOREIGN DATA WRAPPER sluice_stream;
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_foreign_server WHERE srvname = '${kafkaServer}') THEN
+    CREATE SERVER ${kafkaServer} FOREIGN DATA WRAPPER sluice_stream;
+  END IF;
 END $$;
 CREATE SCHEMA IF NOT EXISTS pipelinedb;
 CREATE OR REPLACE FUNCTION pipelinedb.version() RETURNS text LANGUAGE sql AS $$ SELECT 'Sluice 0.1.0 (PipelineDB 1.0 compatible)'::text $$;
@@ -44,7 +49,7 @@ CREATE OR REPLACE VIEW pipelinedb.streams AS
   JOIN pg_foreign_server s ON s.oid = ft.ftserver
   JOIN pg_class c ON c.oid = ft.ftrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE s.srvname = '${streamServer}';
+  WHERE s.srvname IN ('${streamServer}', '${kafkaServer}');
 CREATE OR REPLACE FUNCTION pipelinedb.get_streams() RETURNS SETOF pipelinedb.streams LANGUAGE sql AS $$ SELECT * FROM pipelinedb.streams $$;
 `;
 
@@ -54,23 +59,33 @@ export async function bootstrapCatalog(conn: StoreConnection): Promise<void> {
 
 export async function loadStreams(conn: StoreConnection): Promise<Stream[]> {
   const result = await conn.query(`
-    SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, a.atttypmod, a.atttypid
+    SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, a.atttypmod, a.atttypid, array_to_json(ft.ftoptions)::text
     FROM pg_foreign_table ft
     JOIN pg_foreign_server s ON s.oid = ft.ftserver
     JOIN pg_class c ON c.oid = ft.ftrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     JOIN pg_type t ON t.oid = a.atttypid
-    WHERE s.srvname = $1
-    ORDER BY n.nspname, c.relname, a.attnum`, [streamServer]);
-  const byName = new Map<string, { schema: string; name: string; columns: StreamColumn[] }>();
-  for (const [schema, name, column, type, typeName, typmod, typeOid] of result.rows as string[][]) {
+    WHERE s.srvname IN ($1, $2)
+    ORDER BY n.nspname, c.relname, a.attnum`, [streamServer, kafkaServer]);
+  const byName = new Map<string, { schema: string; name: string; columns: StreamColumn[]; options?: Record<string, string> }>();
+  for (const [schema, name, column, type, typeName, typmod, typeOid, options] of result.rows as string[][]) {
     const key = `${schema}.${name}`;
     let entry = byName.get(key);
-    if (!entry) byName.set(key, (entry = { schema, name, columns: [] }));
+    if (!entry) byName.set(key, (entry = { schema, name, columns: [], options: options ? parseOptions(options) : undefined }));
     entry.columns.push({ name: column, type, typeName, typmod: Number(typmod), typeOid: Number(typeOid) });
   }
-  return [...byName.values()].map((s) => new Stream(s.schema, s.name, s.columns));
+  return [...byName.values()].map((s) => new Stream(s.schema, s.name, s.columns, s.options));
+}
+
+/** `ftoptions` ({"topic=x", …}) as a record. */
+function parseOptions(json: string): Record<string, string> {
+  const options: Record<string, string> = {};
+  for (const item of JSON.parse(json) as string[]) {
+    const eq = item.indexOf('=');
+    options[item.slice(0, eq)] = item.slice(eq + 1);
+  }
+  return options;
 }
 
 export async function loadViewPlans(conn: StoreConnection): Promise<ViewPlan[]> {

@@ -1,4 +1,5 @@
 import type { Engine } from '../engine/engine.ts';
+import type { KafkaSources } from '../engine/sources.ts';
 import type { StoreConnection, TableCopy } from '../engine/store.ts';
 import type { Stream } from '../engine/stream.ts';
 
@@ -11,6 +12,10 @@ export interface StatementContext {
   isAggregate(name: string): boolean;
   /** Re-reads the streams from the store's catalog after DDL changed them. */
   reloadStreams(): Promise<void>;
+  /** After streams or views changed: starts or stops the consumers of streams declared on SERVER kafka. */
+  catalogChanged(): Promise<void>;
+  /** pipeline_kafka's consumers, when the server runs with Kafka support. */
+  kafka: KafkaSources | undefined;
   /** Loads COPY data into an ordinary table. */
   copyIntoTable(copy: TableCopy, data: Buffer): Promise<number>;
 }

@@ -24,9 +24,12 @@ export interface SluiceFunction {
   schema: string;
   name: string;
   parameters: FunctionParameter[];
-  /** Type of the single result column (PostgreSQL type oid; 25 = text). */
+  /** Type of the single result column (PostgreSQL type oid; 25 = text)… */
   resultType: number;
-  call(ctx: StatementContext, args: FunctionArguments): Promise<string | null | (string | null)[]>;
+  /** …or, for a function returning records, its columns. */
+  resultColumns?: { name: string; typeOid: number }[];
+  /** One value, a set of values, or rows of `resultColumns`. */
+  call(ctx: StatementContext, args: FunctionArguments): Promise<string | null | (string | null)[] | { rows: (string | null)[][] }>;
 }
 
 const textOid = 25;
@@ -63,12 +66,12 @@ export { textOid };
 export async function runFunctionCall(ctx: StatementContext, fn: SluiceFunction, call: AstFields, alias?: string): Promise<StatementResult> {
   const args = await bindArguments(ctx, fn, (call.args as AstNode[] | undefined) ?? []);
   const result = await fn.call(ctx, args);
-  const values = Array.isArray(result) ? result : [result];
-  return {
-    tag: `SELECT ${values.length}`,
-    columns: [{ name: alias ?? fn.name, typeOid: fn.resultType }],
-    rows: values.map((v) => [v]),
-  };
+  const rows = result !== null && typeof result === 'object' && !Array.isArray(result) ? result.rows : (Array.isArray(result) ? result : [result]).map((v) => [v]);
+  return { tag: `SELECT ${rows.length}`, columns: resultColumns(fn, alias), rows };
+}
+
+export function resultColumns(fn: SluiceFunction, alias?: string): { name: string; typeOid: number }[] {
+  return fn.resultColumns ?? [{ name: alias ?? fn.name, typeOid: fn.resultType }];
 }
 
 async function bindArguments(ctx: StatementContext, fn: SluiceFunction, args: AstNode[]): Promise<FunctionArguments> {

@@ -3,7 +3,7 @@ import type { Stream } from '../engine/stream.ts';
 import type { AstFields } from './ast.ts';
 import { fieldsOf, nodeKind, walk } from './ast.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
-import { runFunctionCall, type FunctionRegistry } from './functions.ts';
+import { resultColumns, runFunctionCall, type FunctionRegistry } from './functions.ts';
 import type { ParsedStatement } from './parser.ts';
 import { createStream, dropObjects, dropsSluiceObjects } from './stream-ddl.ts';
 import { insertIntoStream } from './stream-writes.ts';
@@ -74,13 +74,12 @@ export function routeStatement(ctx: RoutingContext, statement: ParsedStatement):
 
   switch (kind) {
     case 'CreateForeignTableStmt':
-      if (stmt.servername === 'pipelinedb') {
+      if (stmt.servername === 'pipelinedb' || stmt.servername === 'kafka') {
         return sluice(async (c) => {
           outsideTransaction(c, 'CREATE STREAM');
           return createStream(c, stmt, statement.text);
         });
       }
-      if (stmt.servername === 'kafka') return sluice(async () => { throw new SqlError(SqlState.featureNotSupported, 'streams on SERVER kafka are not supported yet'); });
       break;
     case 'ViewStmt':
     case 'CreateTableAsStmt': {
@@ -104,6 +103,13 @@ export function routeStatement(ctx: RoutingContext, statement: ParsedStatement):
     case 'InsertStmt': {
       const relation = stmt.relation as AstFields;
       const stream = findStream(ctx, relation.schemaname as string | undefined, relation.relname as string);
+      if (stream?.kafkaOptions) {
+        return sluice(async () => {
+          throw new SqlError(SqlState.featureNotSupported, `writing to "${stream.name}", a stream on SERVER kafka, is not supported yet`, {
+            hint: 'Produce to its topic instead; views reading the stream will see the messages.',
+          });
+        });
+      }
       if (stream) return sluice((c) => insertIntoStream(c, stream, stmt), insertParamTypes(stream, stmt));
       break;
     }
@@ -112,6 +118,9 @@ export function routeStatement(ctx: RoutingContext, statement: ParsedStatement):
       const stream = relation && findStream(ctx, relation.schemaname as string | undefined, relation.relname as string);
       if (stream) {
         if (!stmt.is_from) return sluice(async () => { throw streamIsNotReadable(stream); });
+        if (stream.kafkaOptions) {
+          return sluice(async () => { throw new SqlError(SqlState.featureNotSupported, `writing to "${stream.name}", a stream on SERVER kafka, is not supported yet`); });
+        }
         if (stmt.filename || stmt.is_program) {
           return sluice(async () => { throw new SqlError(SqlState.featureNotSupported, 'COPY into a stream from a file or program is not supported', { hint: 'Use COPY … FROM STDIN (psql: \\copy).' }); });
         }
@@ -129,7 +138,7 @@ export function routeStatement(ctx: RoutingContext, statement: ParsedStatement):
         return {
           kind: 'sluice',
           paramTypes: [],
-          columns: [{ name: target.alias ?? target.fn.name, typeOid: target.fn.resultType }],
+          columns: resultColumns(target.fn, target.alias),
           run: (c) => runFunctionCall(c, target.fn, target.call, target.alias),
         };
       }

@@ -3,7 +3,9 @@ import { withStoreSession, type ServingStore, type StoreConnection, type StoreSe
 import { bootstrapCatalog, loadStreams, loadViewPlans } from './catalog.ts';
 import type { StatementContext } from './context.ts';
 import { loadParser } from './parser.ts';
+import type { KafkaSources } from '../engine/sources.ts';
 import { FunctionRegistry } from './functions.ts';
+import { registerKafkaFunctions } from './kafka-functions.ts';
 
 /**
  * Sluice's SQL side as one object: the engine, the serving store, and what
@@ -14,6 +16,8 @@ export class SluiceService {
   /** Functions Sluice implements itself (pipeline_kafka.*, pipelinedb.*). */
   readonly functions = new FunctionRegistry();
   serverVersion = '18.0';
+  /** Set by the server when Kafka support is wired in. */
+  kafka: KafkaSources | undefined;
 
   private constructor(
     readonly store: ServingStore,
@@ -24,6 +28,7 @@ export class SluiceService {
   static async start(store: ServingStore): Promise<SluiceService> {
     await loadParser();
     const service = new SluiceService(store, new Engine());
+    registerKafkaFunctions(service.functions);
     await withStoreSession(store, async (session) => {
       await bootstrapCatalog(session.conn);
       await service.reloadStreams(session.conn);
@@ -47,6 +52,10 @@ export class SluiceService {
       params,
       isAggregate: (name) => this.aggregateNames.has(name),
       reloadStreams: () => this.reloadStreams(session.conn),
+      kafka: this.kafka,
+      catalogChanged: async () => {
+        await this.kafka?.syncDeclaredStreams(session.conn);
+      },
       copyIntoTable: (copy, data) => session.copyIntoTable(copy, data),
     };
   }

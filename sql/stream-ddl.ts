@@ -2,7 +2,7 @@ import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
 import { inTransaction } from '../engine/store.ts';
 import { arrivalTimestamp } from '../engine/stream.ts';
-import { deleteViewPlan } from './catalog.ts';
+import { deleteViewPlan, kafkaServer } from './catalog.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { fieldsOf, stringValue } from './ast.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
@@ -19,6 +19,7 @@ export async function createStream(ctx: StatementContext, stmt: AstFields, text:
       throw new SqlError(SqlState.featureNotSupported, `constraints on stream columns are not supported (column "${column.colname as string}")`);
     }
   }
+  if (stmt.servername === kafkaServer) checkKafkaOptions(stmt);
   const declaresArrival = elements.some((e) => fieldsOf(e, 'ColumnDef')?.colname === arrivalTimestamp);
   const name = qualifiedName((relation.schemaname as string | undefined) ?? 'public', relation.relname as string);
   await inTransaction(ctx.conn, async () => {
@@ -28,7 +29,26 @@ export async function createStream(ctx: StatementContext, stmt: AstFields, text:
     }
   });
   await ctx.reloadStreams();
+  await ctx.catalogChanged();
   return { tag: 'CREATE FOREIGN TABLE' };
+}
+
+const kafkaStreamOptions = new Set(['brokers', 'topic', 'format', 'delimiter', 'quote', 'escape', 'group_id', 'start_offset', 'batchsize', 'maxbytes', 'parallelism', 'timeout']);
+
+/** `SERVER kafka OPTIONS (topic '…', brokers '…', format 'json', …)`: the options pipeline_kafka's consume_begin takes. */
+function checkKafkaOptions(stmt: AstFields): void {
+  const options = new Map<string, string>();
+  for (const node of (stmt.options as AstNode[] | undefined) ?? []) {
+    const option = fieldsOf(node, 'DefElem') as AstFields;
+    const name = option.defname as string;
+    if (!kafkaStreamOptions.has(name)) {
+      throw new SqlError(SqlState.invalidParameterValue, `invalid option "${name}" for a Kafka stream`, { hint: `Valid options: ${[...kafkaStreamOptions].join(', ')}.` });
+    }
+    options.set(name, stringValue(option.arg) ?? '');
+  }
+  if (!options.get('topic')) throw new SqlError(SqlState.invalidParameterValue, 'a stream on SERVER kafka needs OPTIONS (topic \'…\')');
+  const format = options.get('format') ?? 'json';
+  if (!['json', 'csv', 'text'].includes(format)) throw new SqlError(SqlState.invalidParameterValue, `invalid format "${format}"`, { hint: "Use 'json', 'csv' or 'text'." });
 }
 
 interface DropTarget {
@@ -99,5 +119,6 @@ export async function dropObjects(ctx: StatementContext, stmt: AstFields): Promi
   });
   for (const view of views) if (view) ctx.engine.removeView(view.plan.schema, view.plan.name);
   await ctx.reloadStreams();
+  await ctx.catalogChanged();
   return { tag };
 }

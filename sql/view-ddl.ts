@@ -86,5 +86,6 @@ export async function createContinuousView(ctx: StatementContext, def: ViewDefin
     await saveViewPlan(ctx.conn, plan);
   });
   ctx.engine.addView(plan);
+  await ctx.catalogChanged();
   return { tag: def.materialized ? 'SELECT 0' : 'CREATE VIEW' };
 }

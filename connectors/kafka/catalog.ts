@@ -1,0 +1,195 @@
+import type { StoreConnection } from '../../engine/store.ts';
+import type { KafkaConsumerSpec, MessageFormat } from '../../engine/sources.ts';
+
+/**
+ * pipeline_kafka's catalog, in the serving store as PipelineDB users know it:
+ * brokers, consumers, and the offsets each consumer has applied — written in
+ * the same transaction as the view state they produced, which is what makes
+ * a restart resume exactly where the views are.
+ */
+const bootstrapSql = `
+CREATE SCHEMA IF NOT EXISTS pipeline_kafka;
+CREATE TABLE IF NOT EXISTS pipeline_kafka.brokers (host text PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS pipeline_kafka.consumers (
+  id serial PRIMARY KEY,
+  topic text NOT NULL,
+  relation text NOT NULL,
+  stream_partitioned boolean NOT NULL DEFAULT false,
+  group_id text,
+  format text NOT NULL,
+  delimiter text,
+  quote text,
+  escape text,
+  batchsize integer NOT NULL,
+  maxbytes integer NOT NULL,
+  parallelism integer NOT NULL,
+  timeout integer NOT NULL,
+  brokers text,
+  declared boolean NOT NULL DEFAULT false,
+  active boolean NOT NULL DEFAULT true,
+  messages bigint NOT NULL DEFAULT 0,
+  dead_letters bigint NOT NULL DEFAULT 0,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (topic, relation, stream_partitioned)
+);
+CREATE TABLE IF NOT EXISTS pipeline_kafka.offsets (
+  consumer_id integer NOT NULL REFERENCES pipeline_kafka.consumers (id) ON DELETE CASCADE,
+  partition integer NOT NULL,
+  "offset" bigint NOT NULL,
+  PRIMARY KEY (consumer_id, partition)
+);
+CREATE TABLE IF NOT EXISTS pipeline_kafka.watermarks (
+  consumer_id integer NOT NULL REFERENCES pipeline_kafka.consumers (id) ON DELETE CASCADE,
+  partition integer NOT NULL,
+  high bigint NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (consumer_id, partition)
+);
+CREATE TABLE IF NOT EXISTS pipeline_kafka.dead_letters (
+  id bigserial PRIMARY KEY,
+  consumer_id integer,
+  topic text NOT NULL,
+  partition integer NOT NULL,
+  "offset" bigint NOT NULL,
+  key bytea,
+  value bytea,
+  error text NOT NULL,
+  failed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE OR REPLACE VIEW pipeline_kafka.consumer_lag AS
+  SELECT c.id AS consumer_id, c.topic, c.relation AS stream, w.partition,
+         o."offset", w.high AS high_watermark,
+         greatest(w.high - coalesce(o."offset" + 1, 0), 0) AS lag
+  FROM pipeline_kafka.consumers c
+  JOIN pipeline_kafka.watermarks w ON w.consumer_id = c.id
+  LEFT JOIN pipeline_kafka.offsets o ON o.consumer_id = c.id AND o.partition = w.partition;
+`;
+
+export async function bootstrapKafkaCatalog(conn: StoreConnection): Promise<void> {
+  await conn.exec(`BEGIN; ${bootstrapSql} COMMIT;`);
+}
+
+export interface ConsumerRecord extends KafkaConsumerSpec {
+  id: number;
+  partitioned: boolean;
+  declared: boolean;
+}
+
+export function relationName(stream: { schema: string; name: string } | undefined): string {
+  return stream ? `${stream.schema}.${stream.name}` : '';
+}
+
+function parseRelation(relation: string): { schema: string; name: string } | undefined {
+  if (!relation) return undefined;
+  const dot = relation.indexOf('.');
+  return { schema: relation.slice(0, dot), name: relation.slice(dot + 1) };
+}
+
+const consumerColumns = 'id, topic, relation, stream_partitioned, group_id, format, delimiter, quote, escape, batchsize, maxbytes, parallelism, timeout, brokers, declared';
+
+function toRecord(row: (string | null)[]): ConsumerRecord {
+  const [id, topic, relation, partitioned, groupId, format, delimiter, quote, escape, batchSize, maxBytes, parallelism, timeout, brokers, declared] = row;
+  return {
+    id: Number(id),
+    topic: topic as string,
+    stream: parseRelation(relation as string),
+    partitioned: partitioned === 't',
+    groupId,
+    format: format as MessageFormat,
+    delimiter,
+    quote,
+    escape,
+    batchSize: Number(batchSize),
+    maxBytes: Number(maxBytes),
+    parallelism: Number(parallelism),
+    timeoutMs: Number(timeout),
+    startOffset: null,
+    brokers,
+    declared: declared === 't',
+  };
+}
+
+export async function loadConsumers(conn: StoreConnection): Promise<ConsumerRecord[]> {
+  const result = await conn.query(`SELECT ${consumerColumns} FROM pipeline_kafka.consumers WHERE active ORDER BY id`);
+  return result.rows.map(toRecord);
+}
+
+/** Records a consumer (or updates the options of an existing one); returns its id. */
+export async function saveConsumer(conn: StoreConnection, spec: KafkaConsumerSpec, partitioned: boolean, declared: boolean): Promise<ConsumerRecord> {
+  const result = await conn.query(
+    `INSERT INTO pipeline_kafka.consumers (topic, relation, stream_partitioned, group_id, format, delimiter, quote, escape, batchsize, maxbytes, parallelism, timeout, brokers, declared)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+     ON CONFLICT (topic, relation, stream_partitioned) DO UPDATE SET active = true, group_id = EXCLUDED.group_id, format = EXCLUDED.format,
+       delimiter = EXCLUDED.delimiter, quote = EXCLUDED.quote, escape = EXCLUDED.escape, batchsize = EXCLUDED.batchsize,
+       maxbytes = EXCLUDED.maxbytes, parallelism = EXCLUDED.parallelism, timeout = EXCLUDED.timeout, brokers = EXCLUDED.brokers
+     RETURNING ${consumerColumns}`,
+    [
+      spec.topic, relationName(spec.stream), partitioned ? 't' : 'f', spec.groupId, spec.format, spec.delimiter, spec.quote, spec.escape,
+      String(spec.batchSize), String(spec.maxBytes), String(spec.parallelism), String(spec.timeoutMs), spec.brokers, declared ? 't' : 'f',
+    ],
+  );
+  return { ...toRecord(result.rows[0]), startOffset: spec.startOffset };
+}
+
+/** consume_end: the consumer stops, its offsets stay so that a later consume_begin resumes. */
+export async function deactivateConsumer(conn: StoreConnection, id: number): Promise<void> {
+  await conn.query('UPDATE pipeline_kafka.consumers SET active = false WHERE id = $1', [String(id)]);
+}
+
+/** The last offset applied per partition. */
+export async function loadOffsets(conn: StoreConnection, consumerId: number): Promise<Map<number, bigint>> {
+  const result = await conn.query('SELECT partition, "offset" FROM pipeline_kafka.offsets WHERE consumer_id = $1', [String(consumerId)]);
+  return new Map(result.rows.map(([p, o]) => [Number(p), BigInt(o as string)]));
+}
+
+export async function clearOffsets(conn: StoreConnection, consumerId: number): Promise<void> {
+  await conn.query('DELETE FROM pipeline_kafka.offsets WHERE consumer_id = $1', [String(consumerId)]);
+}
+
+export interface DeadLetter {
+  partition: number;
+  offset: bigint;
+  key: Buffer | null;
+  value: Buffer | null;
+  error: string;
+}
+
+/**
+ * Records, in the transaction of the batch: the last offset applied per
+ * partition, the high watermarks seen, counters, and the dead letters.
+ */
+export async function recordProgress(
+  conn: StoreConnection,
+  consumer: { id: number; topic: string },
+  progress: { offsets: Map<number, bigint>; watermarks: Map<number, bigint>; messages: number; deadLetters: DeadLetter[] },
+): Promise<void> {
+  const id = String(consumer.id);
+  if (progress.offsets.size) {
+    await conn.query(
+      `INSERT INTO pipeline_kafka.offsets (consumer_id, partition, "offset")
+       SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS u(p, o)
+       ON CONFLICT (consumer_id, partition) DO UPDATE SET "offset" = EXCLUDED."offset"`,
+      [id, `{${[...progress.offsets.keys()].join(',')}}`, `{${[...progress.offsets.values()].join(',')}}`],
+    );
+  }
+  if (progress.watermarks.size) {
+    await conn.query(
+      `INSERT INTO pipeline_kafka.watermarks (consumer_id, partition, high)
+       SELECT $1, p, h FROM unnest($2::int[], $3::bigint[]) AS u(p, h)
+       ON CONFLICT (consumer_id, partition) DO UPDATE SET high = EXCLUDED.high, updated_at = now()`,
+      [id, `{${[...progress.watermarks.keys()].join(',')}}`, `{${[...progress.watermarks.values()].join(',')}}`],
+    );
+  }
+  for (const letter of progress.deadLetters) {
+    await conn.query(
+      `INSERT INTO pipeline_kafka.dead_letters (consumer_id, topic, partition, "offset", key, value, error)
+       VALUES ($1, $2, $3, $4, decode($5, 'base64'), decode($6, 'base64'), $7)`,
+      [id, consumer.topic, String(letter.partition), String(letter.offset), letter.key?.toString('base64') ?? null, letter.value?.toString('base64') ?? null, letter.error],
+    );
+  }
+  await conn.query('UPDATE pipeline_kafka.consumers SET messages = messages + $2, dead_letters = dead_letters + $3 WHERE id = $1', [
+    id,
+    String(progress.messages),
+    String(progress.deadLetters.length),
+  ]);
+}

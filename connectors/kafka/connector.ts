@@ -1,0 +1,186 @@
+import type { Logger } from 'pino';
+import type { Engine } from '../../engine/engine.ts';
+import type { Stream } from '../../engine/stream.ts';
+import { SqlError, SqlState } from '../../engine/errors.ts';
+import type { KafkaConsumerSpec, KafkaSources, TopicWatermark } from '../../engine/sources.ts';
+import { withStoreSession, type ServingStore, type StoreConnection } from '../../engine/store.ts';
+import { bootstrapKafkaCatalog, deactivateConsumer, loadConsumers, relationName, saveConsumer, type ConsumerRecord } from './catalog.ts';
+import { TopicNotFoundError, type KafkaClient } from './client.ts';
+import { KafkaSource } from './kafka-source.ts';
+
+export type KafkaClientFactory = (brokers: string[]) => KafkaClient;
+
+/**
+ * pipeline_kafka: the brokers, the running consumers, and their restart with
+ * the server. Consumers run in the background; each takes its turn on the
+ * serving store per batch.
+ */
+export class KafkaConnector implements KafkaSources {
+  private readonly sources = new Map<number, KafkaSource>();
+  private readonly clients = new Map<string, KafkaClient>();
+  private brokers: string[] = [];
+
+  constructor(
+    private readonly store: ServingStore,
+    private readonly engine: Engine,
+    private readonly createClient: KafkaClientFactory,
+    private readonly log: Logger,
+  ) {}
+
+  /** Creates the catalog if needed and restarts every active consumer. */
+  async start(): Promise<void> {
+    const consumers = await withStoreSession(this.store, async (session) => {
+      await bootstrapKafkaCatalog(session.conn);
+      this.brokers = (await session.conn.query('SELECT host FROM pipeline_kafka.brokers ORDER BY host')).rows.map(([h]) => h as string);
+      return loadConsumers(session.conn);
+    });
+    for (const record of consumers) this.launch(record);
+    if (consumers.length) this.log.info({ consumers: consumers.length }, 'Kafka consumers restarted');
+  }
+
+  async addBroker(conn: StoreConnection, host: string): Promise<void> {
+    await conn.query('INSERT INTO pipeline_kafka.brokers (host) VALUES ($1) ON CONFLICT DO NOTHING', [host]);
+    if (!this.brokers.includes(host)) this.brokers = [...this.brokers, host].sort();
+  }
+
+  async removeBroker(conn: StoreConnection, host: string): Promise<void> {
+    const result = await conn.query('DELETE FROM pipeline_kafka.brokers WHERE host = $1', [host]);
+    if (result.command === 'DELETE 0') throw new SqlError(SqlState.undefinedObject, `broker "${host}" was not added`);
+    this.brokers = this.brokers.filter((b) => b !== host);
+  }
+
+  async consumeBegin(conn: StoreConnection, spec: KafkaConsumerSpec): Promise<void> {
+    const client = this.clientFor(spec.brokers);
+    try {
+      await client.partitions(spec.topic);
+    } catch (err) {
+      throw kafkaError(err, spec.topic, this.brokerList(spec.brokers));
+    }
+    const record = await saveConsumer(conn, spec, spec.stream === undefined, false);
+    await this.sources.get(record.id)?.stop();
+    this.launch(record);
+  }
+
+  async consumeBeginAll(conn: StoreConnection): Promise<number> {
+    await conn.query('UPDATE pipeline_kafka.consumers SET active = true WHERE NOT active');
+    let started = 0;
+    for (const record of await loadConsumers(conn)) {
+      if (this.sources.has(record.id)) continue;
+      this.launch(record);
+      started++;
+    }
+    return started;
+  }
+
+  async consumeEnd(conn: StoreConnection, topic?: string, stream?: { schema: string; name: string }, partitioned = false): Promise<number> {
+    let stopped = 0;
+    for (const source of [...this.sources.values()]) {
+      const record = source.record;
+      const matches = topic === undefined || (record.topic === topic && record.partitioned === partitioned && (partitioned || relationName(record.stream) === relationName(stream)));
+      if (!matches) continue;
+      await source.stop();
+      this.sources.delete(record.id);
+      await deactivateConsumer(conn, record.id);
+      stopped++;
+    }
+    if (topic !== undefined && stopped === 0) {
+      throw new SqlError(SqlState.undefinedObject, `there is no consumer of topic "${topic}"${stream ? ` into "${stream.name}"` : ''}`);
+    }
+    return stopped;
+  }
+
+  async topicWatermarks(_conn: StoreConnection, topic: string, partition?: number): Promise<TopicWatermark[]> {
+    try {
+      const marks = await this.clientFor(null).watermarks(topic);
+      return partition === undefined ? marks : marks.filter((m) => m.partition === partition);
+    } catch (err) {
+      throw kafkaError(err, topic, this.brokerList(null));
+    }
+  }
+
+  async syncDeclaredStreams(conn: StoreConnection): Promise<void> {
+    const wanted = new Map<string, Stream>();
+    for (const stream of this.engine.allStreams()) {
+      if (stream.kafkaOptions && this.engine.readersOf(stream).length) wanted.set(relationName(stream), stream);
+    }
+    for (const source of [...this.sources.values()]) {
+      if (!source.record.declared || wanted.has(relationName(source.record.stream))) continue;
+      await source.stop();
+      this.sources.delete(source.id);
+      await deactivateConsumer(conn, source.id);
+    }
+    for (const [relation, stream] of wanted) {
+      const running = [...this.sources.values()].some((s) => s.record.declared && relationName(s.record.stream) === relation);
+      if (running) continue;
+      const record = await saveConsumer(conn, declaredSpec(stream), false, true);
+      this.launch(record);
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.sources.values()].map((s) => s.stop()));
+    this.sources.clear();
+    await Promise.all([...this.clients.values()].map((c) => c.close().catch(() => undefined)));
+    this.clients.clear();
+  }
+
+  /** Starts a consumer in the background (it needs the store, which the caller may be holding). */
+  private launch(record: ConsumerRecord): void {
+    const client = this.clientFor(record.brokers);
+    const source = new KafkaSource(record, { store: this.store, engine: this.engine, client, log: this.log });
+    this.sources.set(record.id, source);
+    void source.start().catch((err) => {
+      this.log.warn({ err, consumer: record.id, topic: record.topic }, 'Kafka consumer could not start; retrying');
+      source.restartAfter(err);
+    });
+  }
+
+  private brokerList(brokers: string | null): string[] {
+    const list = brokers ? brokers.split(',').map((b) => b.trim()).filter(Boolean) : this.brokers;
+    if (list.length === 0) {
+      throw new SqlError(SqlState.objectNotInPrerequisiteState, 'no Kafka brokers are configured', { hint: "Add one with SELECT pipeline_kafka.add_broker('host:9092')." });
+    }
+    return list;
+  }
+
+  private clientFor(brokers: string | null): KafkaClient {
+    const list = this.brokerList(brokers);
+    const key = list.join(',');
+    let client = this.clients.get(key);
+    if (!client) this.clients.set(key, (client = this.createClient(list)));
+    return client;
+  }
+}
+
+/** The consumer of a stream declared `SERVER kafka OPTIONS (…)`. */
+function declaredSpec(stream: Stream): KafkaConsumerSpec {
+  const o = stream.kafkaOptions ?? {};
+  const number = (name: string, fallback: number) => (o[name] !== undefined ? Number(o[name]) : fallback);
+  return {
+    topic: o.topic,
+    stream: { schema: stream.schema, name: stream.name },
+    groupId: o.group_id ?? null,
+    format: (o.format ?? 'json') as KafkaConsumerSpec['format'],
+    delimiter: o.delimiter ?? null,
+    quote: o.quote ?? null,
+    escape: o.escape ?? null,
+    batchSize: number('batchsize', 10000),
+    maxBytes: number('maxbytes', 32_000_000),
+    parallelism: number('parallelism', 1),
+    timeoutMs: number('timeout', 250),
+    startOffset: o.start_offset !== undefined ? BigInt(o.start_offset) : null,
+    brokers: o.brokers ?? null,
+  };
+}
+
+function kafkaError(err: unknown, topic: string, brokers: string[]): SqlError {
+  if (err instanceof SqlError) return err;
+  if (err instanceof TopicNotFoundError) {
+    return new SqlError(SqlState.undefinedObject, `Kafka topic "${topic}" does not exist on ${brokers.join(', ')}`, {
+      hint: 'Create the topic first (e.g. kafka-topics.sh --create), then call consume_begin again.',
+    });
+  }
+  return new SqlError(SqlState.connectionFailure, `could not reach Kafka at ${brokers.join(', ')}: ${(err as Error).message}`, {
+    hint: 'Check that the brokers are running and reachable, or add the right one with pipeline_kafka.add_broker.',
+  });
+}

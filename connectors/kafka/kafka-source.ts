@@ -1,0 +1,263 @@
+import type { Logger } from 'pino';
+import type { RowBatch } from '../../engine/batch.ts';
+import type { Engine } from '../../engine/engine.ts';
+import { SqlError } from '../../engine/errors.ts';
+import { inTransaction, type ServingStore, type StoreClient, type StoreSession } from '../../engine/store.ts';
+import type { Stream } from '../../engine/stream.ts';
+import type { Value } from '../../engine/values/index.ts';
+import { clearOffsets, loadOffsets, recordProgress, type ConsumerRecord, type DeadLetter } from './catalog.ts';
+import type { ConsumerHandle, KafkaClient } from './client.ts';
+import { MessageDecoder, type KafkaMessage } from './message-decoder.ts';
+
+export interface SourceDependencies {
+  store: ServingStore;
+  engine: Engine;
+  client: KafkaClient;
+  log: Logger;
+}
+
+/** A batch of one partition's messages decoded into rows per target stream. */
+interface DecodedBatch {
+  rows: Map<Stream, { messages: KafkaMessage[]; rows: Value[][] }>;
+  deadLetters: DeadLetter[];
+}
+
+/**
+ * One pipeline_kafka consumer: reads a topic into a stream (or, stream-
+ * partitioned, into the stream each message's key names) and delivers each
+ * batch to the views in one store transaction together with the offsets it
+ * covers. The offsets in the store are the truth: on start, and after any
+ * redelivery by the client, messages at or below them are skipped, so each
+ * message is counted exactly once however the process stops.
+ */
+export class KafkaSource {
+  private handle: ConsumerHandle | undefined;
+  private storeClient: StoreClient | undefined;
+  /** Next offset to apply per partition. */
+  private readonly next = new Map<number, bigint>();
+  private readonly decoders = new Map<string, MessageDecoder>();
+  private stopped = false;
+  private restarting: Promise<void> | undefined;
+  private state: 'starting' | 'running' | 'retrying' = 'starting';
+
+  constructor(
+    readonly record: ConsumerRecord,
+    private readonly deps: SourceDependencies,
+  ) {}
+
+  get id(): number {
+    return this.record.id;
+  }
+
+  /** Resolves once the consumer runs; throws when the topic does not exist. */
+  async start(): Promise<void> {
+    const { client } = this.deps;
+    const partitions = await client.partitions(this.record.topic);
+    this.storeClient ??= await this.deps.store.connect();
+    const applied = await this.withStore(async (session) => {
+      if (this.record.startOffset !== null) await clearOffsets(session.conn, this.record.id);
+      return loadOffsets(session.conn, this.record.id);
+    });
+    const watermarks = new Map((await client.watermarks(this.record.topic)).map((w) => [w.partition, w]));
+    for (const partition of partitions) {
+      const last = applied.get(partition);
+      this.next.set(partition, last !== undefined ? last + 1n : this.initialPosition(watermarks.get(partition)));
+    }
+    this.handle = await client.consume({
+      topic: this.record.topic,
+      groupId: this.record.groupId ?? `sluice_consumer_${this.record.id}`,
+      positions: this.next,
+      maxBytes: this.record.maxBytes,
+      maxWaitMs: this.record.timeoutMs,
+      parallelism: this.record.parallelism,
+      onBatch: (partition, messages, high) => this.onBatch(partition, messages, high),
+      onFailure: (err) => this.restartAfter(err),
+    });
+    this.setState('running');
+  }
+
+  /** Where a partition with no applied offset starts: start_offset, or the end (PipelineDB's default). */
+  private initialPosition(watermark: { low: bigint; high: bigint } | undefined): bigint {
+    const start = this.record.startOffset;
+    if (start === -2n) return watermark?.low ?? 0n;
+    if (start === null || start === -1n) return watermark?.high ?? 0n;
+    return start;
+  }
+
+  private setState(state: 'starting' | 'running' | 'retrying', err?: unknown): void {
+    if (state === this.state) return;
+    this.state = state;
+    const context = { consumer: this.record.id, topic: this.record.topic };
+    if (state === 'retrying') this.deps.log.warn({ ...context, err }, 'Kafka consumer lost its broker; retrying');
+    else this.deps.log.info(context, `Kafka consumer ${state}`);
+  }
+
+  /** The client gave up (broker gone): restart with backoff until it runs again. */
+  restartAfter(err: unknown): void {
+    if (this.stopped || this.restarting) return;
+    this.setState('retrying', err);
+    this.restarting = (async () => {
+      for (let attempt = 0; !this.stopped; attempt++) {
+        await this.handle?.stop().catch(() => undefined);
+        this.handle = undefined;
+        await sleep(Math.min(30_000, 500 * 2 ** attempt));
+        if (this.stopped) return;
+        try {
+          await this.resume();
+          return;
+        } catch (retryErr) {
+          this.deps.log.debug({ err: retryErr, consumer: this.record.id }, 'Kafka consumer restart failed');
+        }
+      }
+    })().finally(() => (this.restarting = undefined));
+  }
+
+  /** Restarts reading from the offsets already applied (never from start_offset again). */
+  private async resume(): Promise<void> {
+    this.record.startOffset = null;
+    this.next.clear();
+    await this.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await this.handle?.stop().catch(() => undefined);
+    await this.restarting;
+    await this.storeClient?.close();
+  }
+
+  private async onBatch(partition: number, messages: KafkaMessage[], high: bigint): Promise<void> {
+    const from = this.next.get(partition) ?? 0n;
+    const fresh = messages.filter((m) => m.offset >= from);
+    for (let i = 0; i < fresh.length; i += this.record.batchSize) {
+      const chunk = fresh.slice(i, i + this.record.batchSize);
+      await this.deliver(partition, chunk, high);
+      this.next.set(partition, chunk[chunk.length - 1].offset + 1n);
+    }
+    if (fresh.length) void this.handle?.commit(partition, this.next.get(partition) as bigint).catch(() => undefined);
+  }
+
+  /** Delivers one chunk, retrying while the store is unavailable; bad messages become dead letters. */
+  private async deliver(partition: number, messages: KafkaMessage[], high: bigint): Promise<void> {
+    const decoded = this.decode(messages);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.withStore((session) => this.apply(session, partition, messages, decoded, high));
+        return;
+      } catch (err) {
+        if (this.stopped) throw err;
+        if (isDataError(err) && messages.length > 1) {
+          await this.deliverOneByOne(partition, messages, high);
+          return;
+        }
+        if (isDataError(err)) {
+          decoded.rows.clear();
+          decoded.deadLetters.push(deadLetter(messages[0], err));
+          continue;
+        }
+        this.deps.log.warn({ err, consumer: this.record.id, attempt }, 'delivering a Kafka batch failed; retrying');
+        await sleep(Math.min(10_000, 200 * 2 ** attempt));
+      }
+    }
+  }
+
+  /** A view rejected something in the batch: find which messages, one at a time. */
+  private async deliverOneByOne(partition: number, messages: KafkaMessage[], high: bigint): Promise<void> {
+    for (const message of messages) await this.deliver(partition, [message], high);
+  }
+
+  private async apply(session: StoreSession, partition: number, messages: KafkaMessage[], decoded: DecodedBatch, high: bigint): Promise<void> {
+    const { engine } = this.deps;
+    const deadLetters = [...decoded.deadLetters];
+    let delivered = 0;
+    await inTransaction(session.conn, async () => {
+      for (const [stream, { messages: sources, rows }] of decoded.rows) {
+        let batch = toBatch(stream, rows);
+        const invalid = await engine.invalidRows(session.conn, stream, batch);
+        if (invalid.size) {
+          for (const [row, error] of invalid) deadLetters.push(deadLetter(sources[row], error));
+          batch = toBatch(stream, rows.filter((_, i) => !invalid.has(i)));
+        }
+        delivered += await engine.ingest(session.conn, stream, [batch]);
+      }
+      await recordProgress(session.conn, this.record, {
+        offsets: new Map([[partition, messages[messages.length - 1].offset]]),
+        watermarks: new Map([[partition, high]]),
+        messages: delivered,
+        deadLetters,
+      });
+    });
+  }
+
+  private decode(messages: KafkaMessage[]): DecodedBatch {
+    const decoded: DecodedBatch = { rows: new Map(), deadLetters: [] };
+    for (const message of messages) {
+      try {
+        const decoder = this.decoderFor(message);
+        let entry = decoded.rows.get(decoder.stream);
+        if (!entry) decoded.rows.set(decoder.stream, (entry = { messages: [], rows: [] }));
+        entry.rows.push(decoder.decode(message));
+        entry.messages.push(message);
+      } catch (err) {
+        decoded.deadLetters.push(deadLetter(message, err));
+      }
+    }
+    return decoded;
+  }
+
+  private decoderFor(message: KafkaMessage): MessageDecoder {
+    const target = this.record.partitioned ? partitionedTarget(message) : this.record.stream;
+    if (!target) throw new Error('message has no key naming its stream');
+    const stream = this.deps.engine.stream(target.schema, target.name);
+    if (!stream) throw new Error(`stream "${target.name}" does not exist`);
+    const key = `${stream.key}`;
+    let decoder = this.decoders.get(key);
+    if (!decoder || decoder.stream !== stream) {
+      decoder = new MessageDecoder(stream, this.record.format, this.record);
+      this.decoders.set(key, decoder);
+    }
+    return decoder;
+  }
+
+  private async withStore<T>(work: (session: StoreSession) => Promise<T>): Promise<T> {
+    this.storeClient ??= await this.deps.store.connect();
+    const session = await this.storeClient.acquire();
+    try {
+      return await work(session);
+    } finally {
+      session.release();
+    }
+  }
+}
+
+function partitionedTarget(message: KafkaMessage): { schema: string; name: string } | undefined {
+  const key = message.key?.toString('utf8');
+  if (!key) return undefined;
+  const dot = key.indexOf('.');
+  return dot > 0 ? { schema: key.slice(0, dot), name: key.slice(dot + 1) } : { schema: 'public', name: key };
+}
+
+function toBatch(stream: Stream, rows: Value[][]): RowBatch {
+  const arrival = new Date().toISOString();
+  const arrivalPosition = stream.position('arrival_timestamp');
+  const columns: Value[][] = stream.columns.map(() => new Array(rows.length));
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r];
+    for (let c = 0; c < columns.length; c++) columns[c][r] = c === arrivalPosition && row[c] === null ? arrival : row[c];
+  }
+  return { length: rows.length, columns };
+}
+
+/** Errors caused by the data (a class 22 data exception and the like), as opposed to the store being unavailable. */
+function isDataError(err: unknown): boolean {
+  return err instanceof SqlError && /^(22|23|42|2F|P0)/.test(err.code);
+}
+
+function deadLetter(message: KafkaMessage, err: unknown): DeadLetter {
+  const error = typeof err === 'string' ? err : err instanceof SqlError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
+  return { partition: message.partition, offset: message.offset, key: message.key, value: message.value, error };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
