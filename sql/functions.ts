@@ -1,6 +1,6 @@
 import { SqlError, SqlState } from '../engine/errors.ts';
 import type { AstFields, AstNode } from './ast.ts';
-import { deparse, fieldsOf, stringValue } from './ast.ts';
+import { deparse, fieldsOf, isStar, nodeKind, stringValue } from './ast.ts';
 import type { StatementContext, StatementResult } from './context.ts';
 
 /**
@@ -47,16 +47,34 @@ export class FunctionRegistry {
 
   /** The function a `SELECT schema.fn(…)` statement calls, if it is one of ours. */
   callOf(select: AstFields): { fn: SluiceFunction; call: AstFields; alias?: string } | undefined {
-    if (select.fromClause || select.whereClause || select.groupClause || select.valuesLists) return undefined;
+    if (select.whereClause || select.groupClause || select.valuesLists || select.sortClause || select.limitCount) return undefined;
+    if (select.fromClause) return this.callInFrom(select);
     const targets = (select.targetList as AstNode[] | undefined) ?? [];
     if (targets.length !== 1) return undefined;
     const target = fieldsOf(targets[0], 'ResTarget') as AstFields;
     const call = fieldsOf(target.val, 'FuncCall');
     if (!call) return undefined;
-    const parts = (call.funcname as unknown[]).map(stringValue) as string[];
-    if (parts.length !== 2) return undefined;
-    const fn = this.lookup(parts[0], parts[1]);
+    const fn = this.functionOf(call);
     return fn && { fn, call, alias: target.name as string | undefined };
+  }
+
+  /** `SELECT * FROM schema.fn(…)`. */
+  private callInFrom(select: AstFields): { fn: SluiceFunction; call: AstFields } | undefined {
+    const from = select.fromClause as AstNode[];
+    const targets = (select.targetList as AstNode[] | undefined) ?? [];
+    const star = targets.length === 1 && nodeKind((fieldsOf(targets[0], 'ResTarget') as AstFields).val) === 'ColumnRef' && isStar((fieldsOf(targets[0], 'ResTarget') as AstFields).val);
+    const range = from.length === 1 ? fieldsOf(from[0], 'RangeFunction') : undefined;
+    if (!star || !range) return undefined;
+    const functions = range.functions as AstNode[];
+    const first = fieldsOf(functions?.[0], 'List')?.items as AstNode[] | undefined;
+    const call = fieldsOf(first?.[0], 'FuncCall');
+    const fn = call && this.functionOf(call);
+    return fn && call && { fn, call };
+  }
+
+  private functionOf(call: AstFields): SluiceFunction | undefined {
+    const parts = (call.funcname as unknown[]).map(stringValue) as string[];
+    return parts.length === 2 ? this.lookup(parts[0], parts[1]) : undefined;
   }
 }
 

@@ -2,3 +2,4 @@
 export { PgliteStore } from './pglite-store.ts';
 export { ProtocolConnection } from './protocol-connection.ts';
 export { Mutex } from './mutex.ts';
+export { ExternalStore } from './external-store.ts';

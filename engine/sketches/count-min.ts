@@ -16,7 +16,7 @@
 import type { Value } from '../values/index.ts';
 import { ByteReader, ByteWriter, corrupt, invalidParameter, SketchKind } from './codec.ts';
 import { toWeight } from './common.ts';
-import { hashValue, HASH } from './hash.ts';
+import { hashValue } from './hash.ts';
 
 export const CMS_DEFAULT_EPS = 0.002;
 export const CMS_DEFAULT_P = 0.995;
@@ -64,9 +64,9 @@ export class CountMinSketch {
     if (value === null) return this;
     if (weight !== 1) weight = toWeight(weight);
     if (weight === 0) return this;
-    hashValue(value);
-    const a = HASH[1];
-    const b = HASH[3];
+    const h = hashValue(value);
+    const a = h[1];
+    const b = h[3];
     const width = this.width;
     this.total += weight;
     for (let i = 0; i < this.depth; i++) this.bump(i * width + ((a + i * b) % width), weight);
@@ -109,9 +109,9 @@ export class CountMinSketch {
   /** Estimated number of times `value` was added (freq); never less than the truth. */
   frequency(value: Value): number {
     if (value === null) return 0;
-    hashValue(value);
-    const a = HASH[1];
-    const b = HASH[3];
+    const h = hashValue(value);
+    const a = h[1];
+    const b = h[3];
     const width = this.width;
     let min = Infinity;
     for (let i = 0; i < this.depth; i++) {

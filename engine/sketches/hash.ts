@@ -263,6 +263,24 @@ export function pgFloatText(v: number): string {
   return `${exp.slice(0, at)}e${x < 0 ? '-' : '+'}${digits}`;
 }
 
+/**
+ * The canonical text of a numeric value given as numeric_out text: numeric
+ * keeps its display scale (5.0, 5.00), but SQL compares and hashes numerics
+ * by value, so trailing fractional zeros go and -0 becomes 0. The engine
+ * carries numeric and text alike as strings, so it applies this to values of
+ * numeric columns before adding them to a sketch; the result is also what an
+ * integer of the same value hashes as.
+ */
+export function normalizeNumericText(text: string): string {
+  const dot = text.indexOf('.');
+  if (dot < 0) return text === '-0' ? '0' : text;
+  let end = text.length;
+  while (end > dot + 1 && text.charCodeAt(end - 1) === 0x30) end--;
+  if (end === dot + 1) end = dot;
+  const out = text.slice(0, end);
+  return out === '-0' ? '0' : out;
+}
+
 /** The canonical bytes of a value (a copy), for tests and tools. */
 export function canonicalBytes(v: NonNullValue): Uint8Array {
   return scratch.slice(0, canonicalInto(v));

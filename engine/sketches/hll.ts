@@ -22,7 +22,7 @@
 import type { Value } from '../values/index.ts';
 import { ByteReader, ByteWriter, corrupt, SketchKind } from './codec.ts';
 import { intParam } from './common.ts';
-import { hashValue, HASH } from './hash.ts';
+import { hashValue } from './hash.ts';
 
 export const HLL_DEFAULT_P = 14;
 export const HLL_MIN_P = 4;
@@ -59,8 +59,8 @@ export class HyperLogLog {
   /** Adds a value; NULL is ignored, as aggregates ignore NULL inputs. */
   add(value: Value): this {
     if (value === null) return this;
-    hashValue(value);
-    this.addHash(HASH[0], HASH[1]);
+    const h = hashValue(value);
+    this.addHash(h[0], h[1]);
     return this;
   }
 
@@ -172,7 +172,15 @@ export class HyperLogLog {
       if (this.dense !== null) {
         foldEntries(entries, this.p, this.dense);
       } else {
-        for (let i = 0; i < entries.length; i++) if (entries[i] !== 0) this.sparseInsert(entries[i]);
+        for (let i = 0; i < entries.length; i++) {
+          if (entries[i] === 0) continue;
+          if (this.dense !== null) {
+            // Turned dense midway: folding is idempotent, so fold them all.
+            foldEntries(entries, this.p, this.dense);
+            break;
+          }
+          this.sparseInsert(entries[i]);
+        }
       }
       return this;
     }

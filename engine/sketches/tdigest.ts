@@ -48,7 +48,7 @@ export class TDigest {
     this.means = new Float64Array(0);
     this.weights = new Float64Array(0);
     this.buffer = new Float64Array(16);
-    this.bufferLimit = Math.max(64, Math.ceil(compression * 5));
+    this.bufferLimit = Math.max(64, Math.ceil(compression * 2));
   }
 
   static create(params: TDigestParams = {}): TDigest {

@@ -3,13 +3,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
-import { PgliteStore } from '../../connectors/postgres/index.ts';
+import { ExternalStore, PgliteStore } from '../../connectors/postgres/index.ts';
+import { KafkaConnector, KafkajsClient } from '../../connectors/kafka/index.ts';
 import { SluiceService } from '../../sql/index.ts';
 import { WireServer } from '../../sql/wire/server.ts';
 
 /** A Sluice server running in this process on a free port, with its own data directory. */
 export interface RunningSluice {
   port: number;
+  /** Empty when serving from an external PostgreSQL. */
   dataDir: string;
   url: string;
   /** A connected node-postgres client (closed by stop()). */
@@ -22,11 +24,22 @@ export function tempDataDir(): string {
   return mkdtempSync(path.join(tmpdir(), 'sluice-test-'));
 }
 
-export async function startSluice(options: { dataDir?: string } = {}): Promise<RunningSluice> {
-  const dataDir = options.dataDir ?? tempDataDir();
-  const store = await PgliteStore.open(dataDir);
+export interface SluiceOptions {
+  /** Data directory of the embedded store (a fresh temporary one by default). */
+  dataDir?: string;
+  /** Serve from this external PostgreSQL instead of the embedded store. */
+  postgresUrl?: string;
+}
+
+export async function startSluice(options: SluiceOptions = {}): Promise<RunningSluice> {
+  const dataDir = options.postgresUrl ? '' : (options.dataDir ?? tempDataDir());
+  const store = options.postgresUrl ? new ExternalStore(options.postgresUrl) : await PgliteStore.open(dataDir);
   const service = await SluiceService.start(store);
-  const server = new WireServer(service, pino({ level: process.env.SLUICE_LOG_LEVEL ?? 'silent' }));
+  const log = pino({ level: process.env.SLUICE_LOG_LEVEL ?? 'silent' });
+  const kafka = new KafkaConnector(store, service.engine, (brokers) => new KafkajsClient(brokers), log);
+  service.kafka = kafka;
+  await kafka.start();
+  const server = new WireServer(service, log);
   const { port } = await server.listen(0, '127.0.0.1');
   const clients: pg.Client[] = [];
   const url = `postgres://sluice@127.0.0.1:${port}/sluice`;
@@ -43,8 +56,9 @@ export async function startSluice(options: { dataDir?: string } = {}): Promise<R
     async stop(stopOptions = {}) {
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
       await server.close();
+      await kafka.stop();
       await service.close();
-      if (stopOptions.removeData) rmSync(dataDir, { recursive: true, force: true });
+      if (stopOptions.removeData && dataDir) rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
