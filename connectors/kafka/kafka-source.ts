@@ -248,10 +248,17 @@ function toBatch(stream: Stream, rows: Value[][]): RowBatch {
   return { length: rows.length, columns };
 }
 
-/** Errors caused by the data (a class 22 data exception and the like), as opposed to the store being unavailable. */
+/**
+ * Whether an error was caused by the batch's data (a value, a view's
+ * expression, a key too large to index…) rather than by the store being
+ * unavailable: only the latter is worth retrying as is.
+ */
 function isDataError(err: unknown): boolean {
-  return err instanceof SqlError && /^(22|23|42|2F|P0)/.test(err.code);
+  return err instanceof SqlError && !retryableClasses.test(err.code);
 }
+
+/** Connection exceptions, insufficient resources, operator intervention, transaction rollbacks, internal errors. */
+const retryableClasses = /^(08|53|57|58|40|XX)/;
 
 function deadLetter(message: KafkaMessage, err: unknown): DeadLetter {
   const error = typeof err === 'string' ? err : err instanceof SqlError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);

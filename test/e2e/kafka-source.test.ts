@@ -1,0 +1,231 @@
+import { spawn } from 'node:child_process';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKafka, type KafkaBroker } from '../support/kafka.ts';
+import { startSluice, type RunningSluice } from '../support/sluice.ts';
+import { waitFor } from '../support/wait.ts';
+
+/**
+ * Kafka sources end to end: a real broker, messages produced with kafkajs and
+ * kcat, and views compared with PostgreSQL's own GROUP BY over the same
+ * messages (loaded into a plain table through the same server).
+ */
+
+let kafka: KafkaBroker;
+let producer: Producer;
+let admin: ReturnType<Kafka['admin']>;
+
+async function createTopic(topic: string, partitions: number): Promise<void> {
+  await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+}
+
+function kcatProduce(topic: string, lines: string[], options: string[] = []): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('kcat', ['-P', '-b', kafka.brokers, '-t', topic, ...options], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', (err) => reject(new Error(`kcat is not installed (apt-get install kcat): ${err.message}`)));
+    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`kcat exited with ${code}: ${stderr}`))));
+    child.stdin.end(lines.join('\n') + '\n');
+  });
+}
+
+interface Order {
+  city: string;
+  amount: string;
+  qty: number;
+}
+
+function orders(count: number, seed: number): Order[] {
+  let s = seed;
+  const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+  return Array.from({ length: count }, () => ({ city: `city${Math.floor(next() * 7)}`, amount: (next() * 1000).toFixed(2), qty: Math.floor(next() * 10) }));
+}
+
+/** The oracle: the same rows in a plain table, grouped by PostgreSQL itself. */
+async function oracle(client: pg.Client, table: string, rows: Order[]): Promise<unknown[]> {
+  await client.query(`CREATE TABLE IF NOT EXISTS ${table} (city text, amount numeric, qty int)`);
+  for (let i = 0; i < rows.length; i += 1000) {
+    const chunk = rows.slice(i, i + 1000);
+    await client.query(`INSERT INTO ${table} VALUES ${chunk.map((r) => `('${r.city}', ${r.amount}, ${r.qty})`).join(', ')}`);
+  }
+  return (await client.query(`SELECT city, count(*), sum(amount), sum(qty) AS qty FROM ${table} GROUP BY city ORDER BY city`)).rows;
+}
+
+async function viewRows(client: pg.Client, view: string): Promise<unknown[]> {
+  return (await client.query(`SELECT city, count, sum, qty FROM ${view} ORDER BY city`)).rows;
+}
+
+async function total(client: pg.Client, view: string): Promise<number> {
+  return Number((await client.query(`SELECT coalesce(sum(count), 0)::int8 AS n FROM ${view}`)).rows[0].n);
+}
+
+beforeAll(async () => {
+  kafka = await startKafka();
+  const client = new Kafka({ brokers: [kafka.brokers], logLevel: logLevel.NOTHING });
+  admin = client.admin();
+  await admin.connect();
+  producer = client.producer();
+  await producer.connect();
+}, 180_000);
+
+afterAll(async () => {
+  await producer?.disconnect();
+  await admin?.disconnect();
+  await kafka?.stop({ removeData: true });
+});
+
+describe('pipeline_kafka consumers', () => {
+  let sluice: RunningSluice;
+  let client: pg.Client;
+
+  beforeAll(async () => {
+    sluice = await startSluice();
+    client = await sluice.client();
+    await client.query(`SELECT pipeline_kafka.add_broker('${kafka.brokers}')`);
+  });
+  afterAll(() => sluice.stop({ removeData: true }));
+
+  it('follows a JSON topic of 8 partitions produced by kafkajs and kcat, equal to a batch count of the messages', async () => {
+    await createTopic('orders', 8);
+    await client.query('CREATE FOREIGN TABLE orders_s (city text, amount numeric, qty int) SERVER pipelinedb');
+    await client.query('CREATE VIEW revenue AS SELECT city, count(*), sum(amount), sum(qty) AS qty FROM orders_s GROUP BY city');
+    expect((await client.query(`SELECT pipeline_kafka.consume_begin('orders', 'orders_s', format := 'json', parallelism := 4, start_offset := -2)`)).rows).toEqual([{ consume_begin: 'success' }]);
+    const fromKafkajs = orders(4000, 1);
+    const fromKcat = orders(500, 2);
+    for (let i = 0; i < fromKafkajs.length; i += 500) {
+      await producer.send({ topic: 'orders', messages: fromKafkajs.slice(i, i + 500).map((o, j) => ({ key: String(i + j), value: JSON.stringify(o) })) });
+    }
+    await kcatProduce('orders', fromKcat.map((o) => JSON.stringify({ ...o, extra: 'ignored' })));
+    const all = [...fromKafkajs, ...fromKcat];
+    await waitFor(() => total(client, 'revenue'), (n) => n >= all.length, 60_000, 'all orders counted');
+    expect(await viewRows(client, 'revenue')).toEqual(await oracle(client, 'orders_oracle', all));
+    const consumers = await client.query("SELECT topic, relation, format, parallelism FROM pipeline_kafka.consumers WHERE topic = 'orders'");
+    expect(consumers.rows).toEqual([{ topic: 'orders', relation: 'public.orders_s', format: 'json', parallelism: 4 }]);
+    const offsets = await client.query('SELECT sum("offset" + 1)::int AS n, count(*)::int AS partitions FROM pipeline_kafka.offsets o JOIN pipeline_kafka.consumers c ON c.id = o.consumer_id WHERE c.topic = $1', ['orders']);
+    expect(offsets.rows).toEqual([{ n: all.length, partitions: 8 }]);
+    const lag = await client.query("SELECT sum(lag)::int AS lag FROM pipeline_kafka.consumer_lag WHERE topic = 'orders'");
+    expect(lag.rows).toEqual([{ lag: 0 }]);
+    const marks = await client.query("SELECT * FROM pipeline_kafka.topic_watermarks('orders')");
+    expect(marks.rows.length).toBe(8);
+    expect(marks.rows.reduce((sum, m) => sum + Number(m.high), 0)).toBe(all.length);
+  });
+
+  it('sends bad messages to the dead-letter table with their offsets and counts every good one', async () => {
+    await createTopic('dirty', 1);
+    await client.query('CREATE FOREIGN TABLE dirty_s (city text, amount numeric, qty int, ts timestamptz, note text) SERVER pipelinedb');
+    await client.query('CREATE VIEW dirty_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty, max(length(note)) AS note FROM dirty_s GROUP BY city');
+    await client.query(`SELECT pipeline_kafka.consume_begin('dirty', 'dirty_s', format := 'json', start_offset := -2)`);
+    const huge = 'x'.repeat(900_000);
+    const messages = [
+      JSON.stringify({ city: 'a', amount: 1, qty: 1 }), // 0
+      '{"city": "a", "amount": ', // 1: malformed JSON
+      JSON.stringify({ city: 'a', amount: 'lots', qty: 1 }), // 2: a string where a number belongs
+      '', // 3: empty message
+      JSON.stringify({ city: 'h', amount: 2, qty: 2, note: huge }), // 4: huge but valid
+      JSON.stringify({ city: 'a', amount: 3, qty: 99999999999 }), // 5: out of range for int
+      JSON.stringify({ city: 'b', amount: 4, qty: 4, ts: 'not a time' }), // 6: checked by the store's input function
+      '[1, 2, 3]', // 7: not an object
+      JSON.stringify({ city: 'b', amount: 5, qty: 5, ts: '2026-11-21T10:00:00Z' }), // 8
+    ];
+    await producer.send({ topic: 'dirty', messages: messages.map((value) => ({ value })) });
+    await waitFor(() => total(client, 'dirty_v'), (n) => n >= 3, 30_000, 'good messages counted');
+    const letters = await waitFor(
+      async () => (await client.query("SELECT \"offset\"::int, length(value) AS bytes, error FROM pipeline_kafka.dead_letters WHERE topic = 'dirty' ORDER BY \"offset\"")).rows,
+      (rows) => rows.length >= 5,
+      30_000,
+      'dead letters',
+    );
+    expect(letters.map((l) => l.offset)).toEqual([1, 2, 3, 5, 6, 7]);
+    expect(letters.find((l) => l.offset === 2)?.error).toContain('invalid input syntax for type numeric: "lots"');
+    expect(letters.find((l) => l.offset === 3)?.error).toContain('empty message');
+    expect(letters.find((l) => l.offset === 5)?.error).toContain('out of range for type integer');
+    expect(letters.find((l) => l.offset === 6)?.error).toContain('timestamp with time zone');
+    expect(letters.find((l) => l.offset === 1)?.bytes).toBe(messages[1].length);
+    expect((await client.query('SELECT city, count::int, sum, note FROM dirty_v ORDER BY city')).rows).toEqual([
+      { city: 'a', count: 1, sum: '1', note: null },
+      { city: 'b', count: 1, sum: '5', note: null },
+      { city: 'h', count: 1, sum: '2', note: 900_000 },
+    ]);
+    const stats = await client.query("SELECT messages::int, dead_letters::int FROM pipeline_kafka.consumers WHERE topic = 'dirty'");
+    expect(stats.rows).toEqual([{ messages: 3, dead_letters: 6 }]);
+  });
+
+  it('reads csv and text messages with PipelineDB\'s delimiter and quote options', async () => {
+    await createTopic('csv_in', 2);
+    await createTopic('text_in', 1);
+    await client.query('CREATE FOREIGN TABLE lines_s (city text, amount numeric, qty int) SERVER pipelinedb');
+    await client.query('CREATE VIEW lines_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty FROM lines_s GROUP BY city');
+    await client.query(`SELECT pipeline_kafka.consume_begin('csv_in', 'lines_s', format := 'csv', delimiter := ';', quote := '''', start_offset := -2)`);
+    await client.query(`SELECT pipeline_kafka.consume_begin('text_in', 'lines_s', format := 'text', delimiter := '|', start_offset := -2)`);
+    await producer.send({ topic: 'csv_in', messages: ["'paris; fr';1.5;2", 'lyon;2;'].map((value) => ({ value })) });
+    await kcatProduce('text_in', ['lyon|3|4', 'nice|\\N|1']);
+    await waitFor(() => total(client, 'lines_v'), (n) => n >= 4, 30_000, 'csv and text rows');
+    expect((await client.query('SELECT city, count::int, sum, qty::int FROM lines_v ORDER BY city')).rows).toEqual([
+      { city: 'lyon', count: 2, sum: '5', qty: 4 },
+      { city: 'nice', count: 1, sum: null, qty: 1 },
+      { city: 'paris; fr', count: 1, sum: '1.5', qty: 2 },
+    ]);
+  });
+
+  it('resumes where it stopped after consume_end and consume_begin (start_offset NULL), counting nothing twice', async () => {
+    await createTopic('resume', 3);
+    await client.query('CREATE FOREIGN TABLE resume_s (city text, amount numeric, qty int) SERVER pipelinedb');
+    await client.query('CREATE VIEW resume_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty FROM resume_s GROUP BY city');
+    await client.query(`SELECT pipeline_kafka.consume_begin('resume', 'resume_s', format := 'json', start_offset := -2)`);
+    const first = orders(600, 3);
+    await producer.send({ topic: 'resume', messages: first.map((o) => ({ value: JSON.stringify(o) })) });
+    await waitFor(() => total(client, 'resume_v'), (n) => n >= first.length, 30_000, 'first part');
+    expect((await client.query(`SELECT pipeline_kafka.consume_end('resume', 'resume_s')`)).rows).toEqual([{ consume_end: 'success' }]);
+    const second = orders(400, 4);
+    await producer.send({ topic: 'resume', messages: second.map((o) => ({ value: JSON.stringify(o) })) });
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(await total(client, 'resume_v')).toBe(first.length);
+    await client.query(`SELECT pipeline_kafka.consume_begin('resume', 'resume_s', format := 'json')`);
+    await waitFor(() => total(client, 'resume_v'), (n) => n >= first.length + second.length, 30_000, 'second part');
+    expect(await viewRows(client, 'resume_v')).toEqual(await oracle(client, 'resume_oracle', [...first, ...second]));
+  });
+
+  it('routes stream-partitioned messages by their key', async () => {
+    await createTopic('routed', 1);
+    await client.query('CREATE FOREIGN TABLE left_s (city text, amount numeric, qty int) SERVER pipelinedb');
+    await client.query('CREATE FOREIGN TABLE right_s (city text, amount numeric, qty int) SERVER pipelinedb');
+    await client.query('CREATE VIEW left_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty FROM left_s GROUP BY city');
+    await client.query('CREATE VIEW right_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty FROM right_s GROUP BY city');
+    await client.query(`SELECT pipeline_kafka.consume_begin_stream_partitioned('routed', format := 'json', start_offset := -2)`);
+    await producer.send({
+      topic: 'routed',
+      messages: [
+        { key: 'left_s', value: JSON.stringify({ city: 'x', amount: 1, qty: 1 }) },
+        { key: 'right_s', value: JSON.stringify({ city: 'y', amount: 2, qty: 2 }) },
+        { key: 'right_s', value: JSON.stringify({ city: 'y', amount: 3, qty: 3 }) },
+        { key: 'nowhere', value: JSON.stringify({ city: 'z', amount: 4, qty: 4 }) },
+      ],
+    });
+    await waitFor(() => total(client, 'right_v'), (n) => n >= 2, 30_000, 'routed rows');
+    expect(await total(client, 'left_v')).toBe(1);
+    const letters = await waitFor(async () => (await client.query("SELECT error FROM pipeline_kafka.dead_letters WHERE topic = 'routed'")).rows, (r) => r.length === 1);
+    expect(letters[0].error).toContain('"nowhere" does not exist');
+  });
+
+  it('consumes a stream declared on SERVER kafka as soon as a view reads it', async () => {
+    await createTopic('declared', 2);
+    await client.query(`CREATE FOREIGN TABLE declared_s (city text, amount numeric, qty int, kafka_partition int, kafka_offset bigint)
+      SERVER kafka OPTIONS (brokers '${kafka.brokers}', topic 'declared', format 'json', start_offset '-2')`);
+    await producer.send({ topic: 'declared', messages: orders(300, 5).map((o) => ({ value: JSON.stringify(o) })) });
+    await client.query('CREATE VIEW declared_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty, max(kafka_offset) AS last FROM declared_s GROUP BY city');
+    await waitFor(() => total(client, 'declared_v'), (n) => n >= 300, 30_000, 'declared stream rows');
+    expect((await client.query('SELECT max(last)::int AS last FROM declared_v')).rows[0].last).toBeLessThan(300);
+    await expect(client.query("INSERT INTO declared_s (city) VALUES ('x')")).rejects.toMatchObject({ code: '0A000' });
+    await client.query('DROP VIEW declared_v');
+    const active = await client.query("SELECT active FROM pipeline_kafka.consumers WHERE topic = 'declared'");
+    expect(active.rows).toEqual([{ active: false }]);
+  });
+
+  it('explains a missing topic and a missing broker', async () => {
+    await expect(client.query(`SELECT pipeline_kafka.consume_begin('no_such_topic', 'orders_s')`)).rejects.toMatchObject({ code: '42704', message: expect.stringContaining('no_such_topic') });
+    await expect(client.query(`SELECT pipeline_kafka.consume_begin('orders', 'no_such_stream')`)).rejects.toMatchObject({ code: '42P01' });
+    await expect(client.query(`SELECT pipeline_kafka.remove_broker('nowhere:1')`)).rejects.toMatchObject({ code: '42704' });
+  });
+});
