@@ -24,6 +24,7 @@ CREATE TABLE IF NOT EXISTS pipeline_kafka.consumers (
   maxbytes integer NOT NULL,
   parallelism integer NOT NULL,
   timeout integer NOT NULL,
+  start_offset bigint,
   brokers text,
   declared boolean NOT NULL DEFAULT false,
   active boolean NOT NULL DEFAULT true,
@@ -73,6 +74,8 @@ export interface ConsumerRecord extends KafkaConsumerSpec {
   id: number;
   partitioned: boolean;
   declared: boolean;
+  /** Set by a consume_begin that named a start_offset: forget the offsets applied so far. */
+  resetOffsets: boolean;
 }
 
 export function relationName(stream: { schema: string; name: string } | undefined): string {
@@ -85,10 +88,10 @@ function parseRelation(relation: string): { schema: string; name: string } | und
   return { schema: relation.slice(0, dot), name: relation.slice(dot + 1) };
 }
 
-const consumerColumns = 'id, topic, relation, stream_partitioned, group_id, format, delimiter, quote, escape, batchsize, maxbytes, parallelism, timeout, brokers, declared';
+const consumerColumns = 'id, topic, relation, stream_partitioned, group_id, format, delimiter, quote, escape, batchsize, maxbytes, parallelism, timeout, brokers, declared, start_offset';
 
 function toRecord(row: (string | null)[]): ConsumerRecord {
-  const [id, topic, relation, partitioned, groupId, format, delimiter, quote, escape, batchSize, maxBytes, parallelism, timeout, brokers, declared] = row;
+  const [id, topic, relation, partitioned, groupId, format, delimiter, quote, escape, batchSize, maxBytes, parallelism, timeout, brokers, declared, startOffset] = row;
   return {
     id: Number(id),
     topic: topic as string,
@@ -103,9 +106,10 @@ function toRecord(row: (string | null)[]): ConsumerRecord {
     maxBytes: Number(maxBytes),
     parallelism: Number(parallelism),
     timeoutMs: Number(timeout),
-    startOffset: null,
+    startOffset: startOffset === null ? null : BigInt(startOffset),
     brokers,
     declared: declared === 't',
+    resetOffsets: false,
   };
 }
 
@@ -117,18 +121,20 @@ export async function loadConsumers(conn: StoreConnection): Promise<ConsumerReco
 /** Records a consumer (or updates the options of an existing one); returns its id. */
 export async function saveConsumer(conn: StoreConnection, spec: KafkaConsumerSpec, partitioned: boolean, declared: boolean): Promise<ConsumerRecord> {
   const result = await conn.query(
-    `INSERT INTO pipeline_kafka.consumers (topic, relation, stream_partitioned, group_id, format, delimiter, quote, escape, batchsize, maxbytes, parallelism, timeout, brokers, declared)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    `INSERT INTO pipeline_kafka.consumers (topic, relation, stream_partitioned, group_id, format, delimiter, quote, escape, batchsize, maxbytes, parallelism, timeout, brokers, declared, start_offset)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
      ON CONFLICT (topic, relation, stream_partitioned) DO UPDATE SET active = true, group_id = EXCLUDED.group_id, format = EXCLUDED.format,
        delimiter = EXCLUDED.delimiter, quote = EXCLUDED.quote, escape = EXCLUDED.escape, batchsize = EXCLUDED.batchsize,
-       maxbytes = EXCLUDED.maxbytes, parallelism = EXCLUDED.parallelism, timeout = EXCLUDED.timeout, brokers = EXCLUDED.brokers
+       maxbytes = EXCLUDED.maxbytes, parallelism = EXCLUDED.parallelism, timeout = EXCLUDED.timeout, brokers = EXCLUDED.brokers,
+       start_offset = coalesce(EXCLUDED.start_offset, pipeline_kafka.consumers.start_offset)
      RETURNING ${consumerColumns}`,
     [
       spec.topic, relationName(spec.stream), partitioned ? 't' : 'f', spec.groupId, spec.format, spec.delimiter, spec.quote, spec.escape,
       String(spec.batchSize), String(spec.maxBytes), String(spec.parallelism), String(spec.timeoutMs), spec.brokers, declared ? 't' : 'f',
+      spec.startOffset === null ? null : String(spec.startOffset),
     ],
   );
-  return { ...toRecord(result.rows[0]), startOffset: spec.startOffset };
+  return { ...toRecord(result.rows[0]), resetOffsets: spec.startOffset !== null };
 }
 
 /** consume_end: the consumer stops, its offsets stay so that a later consume_begin resumes. */

@@ -9,6 +9,13 @@ import { clearOffsets, loadOffsets, recordProgress, type ConsumerRecord, type De
 import type { ConsumerHandle, KafkaClient } from './client.ts';
 import { MessageDecoder, type KafkaMessage } from './message-decoder.ts';
 
+/**
+ * The default consumer group is new for every run of the process: Sluice
+ * reads its positions from the store, and a fresh group never waits for the
+ * session of a killed predecessor to time out before partitions are assigned.
+ */
+const instance = `${Date.now().toString(36)}${process.pid.toString(36)}`;
+
 export interface SourceDependencies {
   store: ServingStore;
   engine: Engine;
@@ -55,7 +62,7 @@ export class KafkaSource {
     const partitions = await client.partitions(this.record.topic);
     this.storeClient ??= await this.deps.store.connect();
     const applied = await this.withStore(async (session) => {
-      if (this.record.startOffset !== null) await clearOffsets(session.conn, this.record.id);
+      if (this.record.resetOffsets) await clearOffsets(session.conn, this.record.id);
       return loadOffsets(session.conn, this.record.id);
     });
     const watermarks = new Map((await client.watermarks(this.record.topic)).map((w) => [w.partition, w]));
@@ -65,7 +72,7 @@ export class KafkaSource {
     }
     this.handle = await client.consume({
       topic: this.record.topic,
-      groupId: this.record.groupId ?? `sluice_consumer_${this.record.id}`,
+      groupId: this.record.groupId ?? `sluice_consumer_${this.record.id}_${instance}`,
       positions: this.next,
       maxBytes: this.record.maxBytes,
       maxWaitMs: this.record.timeoutMs,
@@ -76,7 +83,7 @@ export class KafkaSource {
     this.setState('running');
   }
 
-  /** Where a partition with no applied offset starts: start_offset, or the end (PipelineDB's default). */
+  /** Where a partition with no applied offset starts: the consumer's start_offset, or the end (PipelineDB's default). */
   private initialPosition(watermark: { low: bigint; high: bigint } | undefined): bigint {
     const start = this.record.startOffset;
     if (start === -2n) return watermark?.low ?? 0n;
@@ -112,9 +119,9 @@ export class KafkaSource {
     })().finally(() => (this.restarting = undefined));
   }
 
-  /** Restarts reading from the offsets already applied (never from start_offset again). */
+  /** Restarts reading from the offsets already applied (never resetting them again). */
   private async resume(): Promise<void> {
-    this.record.startOffset = null;
+    this.record.resetOffsets = false;
     this.next.clear();
     await this.start();
   }

@@ -52,6 +52,9 @@ export class KafkajsClient implements KafkaClient {
       maxBytesPerPartition: options.maxBytes,
       maxWaitTimeInMs: options.maxWaitMs,
       allowAutoTopicCreation: false,
+      // A killed process's partitions come back after this long when a fixed group_id is used.
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1000,
       retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000 },
     });
     consumer.on(consumer.events.CRASH, (event) => {

@@ -1,0 +1,166 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startKafka, type KafkaBroker } from '../support/kafka.ts';
+import { tempDataDir } from '../support/sluice.ts';
+import { waitFor } from '../support/wait.ts';
+
+/**
+ * Exactly once across crashes and outages: Sluice runs as its own process
+ * (the `sluice` command) and is killed with SIGKILL at random moments while
+ * it consumes; the broker is killed and restarted under it. The view must end
+ * with exactly the totals of the messages produced.
+ */
+const root = path.resolve(import.meta.dirname, '../..');
+
+class SluiceProcess {
+  private child: ChildProcess | undefined;
+  port = 0;
+
+  constructor(private readonly dataDir: string) {}
+
+  async start(): Promise<void> {
+    const child = spawn(process.execPath, [path.join(root, 'bin/sluice.mjs'), '--port', String(this.port), '--data-dir', this.dataDir], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.child = child;
+    let output = '';
+    this.port = await new Promise<number>((resolve, reject) => {
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+        output += d;
+        const match = /"port":(\d+)/.exec(output);
+        if (match) resolve(Number(match[1]));
+      });
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
+      child.on('exit', (code, signal) => reject(new Error(`sluice exited (${code ?? signal}) before listening: ${output}`)));
+    });
+  }
+
+  kill(): void {
+    this.child?.kill('SIGKILL');
+    this.child = undefined;
+  }
+
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child) return;
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  }
+
+  async query(sql: string): Promise<pg.QueryResult> {
+    const client = new pg.Client({ host: '127.0.0.1', port: this.port, user: 'sluice', database: 'sluice' });
+    await client.connect();
+    try {
+      return await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  }
+
+  async total(): Promise<{ n: number; qty: number }> {
+    const row = (await this.query('SELECT coalesce(sum(count), 0)::int8 AS n, coalesce(sum(qty), 0)::int8 AS qty FROM totals')).rows[0];
+    return { n: Number(row.n), qty: Number(row.qty) };
+  }
+}
+
+function message(i: number): { key: string; value: string } {
+  return { key: String(i), value: JSON.stringify({ city: `city${i % 13}`, qty: i % 7 }) };
+}
+
+function expectedQty(count: number): number {
+  let sum = 0;
+  for (let i = 0; i < count; i++) sum += i % 7;
+  return sum;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('exactly once across crashes and broker outages', () => {
+  let kafka: KafkaBroker;
+  let producer: Producer;
+  let admin: ReturnType<Kafka['admin']>;
+
+  beforeAll(async () => {
+    kafka = await startKafka({ ignoreEnvBrokers: true });
+    const client = new Kafka({ brokers: [kafka.brokers], logLevel: logLevel.NOTHING, retry: { retries: 20, maxRetryTime: 2000 } });
+    admin = client.admin();
+    await admin.connect();
+    producer = client.producer();
+    await producer.connect();
+  }, 180_000);
+
+  afterAll(async () => {
+    await producer?.disconnect().catch(() => undefined);
+    await admin?.disconnect().catch(() => undefined);
+    await kafka?.stop({ removeData: true });
+  });
+
+  async function setUp(sluice: SluiceProcess, topic: string): Promise<void> {
+    await admin.createTopics({ topics: [{ topic, numPartitions: 4 }], waitForLeaders: true });
+    await sluice.query('CREATE FOREIGN TABLE events (city text, qty int) SERVER pipelinedb');
+    await sluice.query('CREATE VIEW totals AS SELECT city, count(*), sum(qty) AS qty FROM events GROUP BY city');
+    await sluice.query(`SELECT pipeline_kafka.add_broker('${kafka.brokers}')`);
+    await sluice.query(`SELECT pipeline_kafka.consume_begin('${topic}', 'events', format := 'json', batchsize := 250, start_offset := -2)`);
+  }
+
+  it('counts every message exactly once when Sluice is killed with SIGKILL at random points', async () => {
+    const dataDir = tempDataDir();
+    const sluice = new SluiceProcess(dataDir);
+    await sluice.start();
+    await setUp(sluice, 'crashy');
+    const total = 12_000;
+    const producing = (async () => {
+      for (let i = 0; i < total; i += 400) {
+        await producer.send({ topic: 'crashy', messages: Array.from({ length: 400 }, (_, j) => message(i + j)) });
+        await sleep(60);
+      }
+    })();
+    let seed = 7;
+    for (let crash = 0; crash < 4; crash++) {
+      seed = (seed * 48271) % 2147483647;
+      await sleep(300 + (seed % 900));
+      sluice.kill();
+      await sluice.start();
+    }
+    await producing;
+    const counted = await waitFor(() => sluice.total(), (t) => t.n >= total, 90_000, 'all messages counted');
+    await sleep(1000);
+    expect(await sluice.total()).toEqual({ n: total, qty: expectedQty(total) });
+    expect(counted.n).toBe(total);
+    await sluice.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 240_000);
+
+  it('loses nothing when the broker dies mid-stream, or is down when Sluice starts', async () => {
+    const dataDir = tempDataDir();
+    const sluice = new SluiceProcess(dataDir);
+    await sluice.start();
+    await setUp(sluice, 'outage');
+    const first = 3000;
+    for (let i = 0; i < first; i += 500) await producer.send({ topic: 'outage', messages: Array.from({ length: 500 }, (_, j) => message(i + j)) });
+    // The broker dies while the consumer is (probably) still working through the messages.
+    kafka.kill();
+    await sleep(2000);
+    await kafka.restart();
+    await waitFor(() => sluice.total(), (t) => t.n >= first, 90_000, 'messages after the broker came back');
+    // Now Sluice restarts while the broker is down: it must start anyway and catch up later.
+    await kafka.stop();
+    await sluice.stop();
+    await sluice.start();
+    expect((await sluice.query('SELECT 1 AS up')).rows).toEqual([{ up: 1 }]);
+    await kafka.restart();
+    const second = 2000;
+    for (let i = first; i < first + second; i += 500) await producer.send({ topic: 'outage', messages: Array.from({ length: 500 }, (_, j) => message(i + j)) });
+    await waitFor(() => sluice.total(), (t) => t.n >= first + second, 90_000, 'messages produced while Sluice was reconnecting');
+    await sleep(1000);
+    expect(await sluice.total()).toEqual({ n: first + second, qty: expectedQty(first + second) });
+    await sluice.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 240_000);
+});
