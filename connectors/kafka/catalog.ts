@@ -148,6 +148,13 @@ export async function loadOffsets(conn: StoreConnection, consumerId: number): Pr
   return new Map(result.rows.map(([p, o]) => [Number(p), BigInt(o as string)]));
 }
 
+/** The last offset applied for one partition, locking it for this transaction (concurrent appliers wait). */
+export async function appliedOffset(conn: StoreConnection, consumerId: number, partition: number): Promise<bigint | undefined> {
+  const result = await conn.query('SELECT "offset" FROM pipeline_kafka.offsets WHERE consumer_id = $1 AND partition = $2 FOR UPDATE', [String(consumerId), String(partition)]);
+  const offset = result.rows[0]?.[0];
+  return offset === undefined || offset === null ? undefined : BigInt(offset);
+}
+
 export async function clearOffsets(conn: StoreConnection, consumerId: number): Promise<void> {
   await conn.query('DELETE FROM pipeline_kafka.offsets WHERE consumer_id = $1', [String(consumerId)]);
 }

@@ -5,7 +5,7 @@ import { SqlError } from '../../engine/errors.ts';
 import { inTransaction, type ServingStore, type StoreClient, type StoreSession } from '../../engine/store.ts';
 import type { Stream } from '../../engine/stream.ts';
 import type { Value } from '../../engine/values/index.ts';
-import { clearOffsets, loadOffsets, recordProgress, type ConsumerRecord, type DeadLetter } from './catalog.ts';
+import { appliedOffset, clearOffsets, loadOffsets, recordProgress, type ConsumerRecord, type DeadLetter } from './catalog.ts';
 import type { ConsumerHandle, KafkaClient } from './client.ts';
 import { MessageDecoder, type KafkaMessage } from './message-decoder.ts';
 
@@ -175,17 +175,28 @@ export class KafkaSource {
 
   private async apply(session: StoreSession, partition: number, messages: KafkaMessage[], decoded: DecodedBatch, high: bigint): Promise<void> {
     const { engine } = this.deps;
-    const deadLetters = [...decoded.deadLetters];
     let delivered = 0;
     await inTransaction(session.conn, async () => {
-      for (const [stream, { messages: sources, rows }] of decoded.rows) {
-        let batch = toBatch(stream, rows);
-        const invalid = await engine.invalidRows(session.conn, stream, batch);
+      // The offset recorded in the store is checked inside the transaction, so a
+      // message handed over twice (a redelivery, a restarted consumer racing the
+      // old one) can never be applied twice.
+      const applied = await appliedOffset(session.conn, this.record.id, partition);
+      let batch = decoded;
+      if (applied !== undefined && messages[0].offset <= applied) {
+        const fresh = messages.filter((m) => m.offset > applied);
+        if (fresh.length === 0) return;
+        batch = this.decode(fresh);
+        messages = fresh;
+      }
+      const deadLetters = [...batch.deadLetters];
+      for (const [stream, { messages: sources, rows }] of batch.rows) {
+        let rowBatch = toBatch(stream, rows);
+        const invalid = await engine.invalidRows(session.conn, stream, rowBatch);
         if (invalid.size) {
           for (const [row, error] of invalid) deadLetters.push(deadLetter(sources[row], error));
-          batch = toBatch(stream, rows.filter((_, i) => !invalid.has(i)));
+          rowBatch = toBatch(stream, rows.filter((_, i) => !invalid.has(i)));
         }
-        delivered += await engine.ingest(session.conn, stream, [batch]);
+        delivered += await engine.ingest(session.conn, stream, [rowBatch]);
       }
       await recordProgress(session.conn, this.record, {
         offsets: new Map([[partition, messages[messages.length - 1].offset]]),

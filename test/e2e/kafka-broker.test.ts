@@ -104,6 +104,18 @@ describe('Kafka broker harness', () => {
     expect(r.stdout).toContain(`topic "${TOPIC}" with 3 partitions`);
   });
 
+  /** Retries while partitions have no leader yet (right after a broker restart). */
+  async function untilLed<T>(read: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await read();
+      } catch (err) {
+        if (attempt >= 50 || !/leader/i.test((err as Error).message)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+  }
+
   it('keeps the data across kill() and restart()', async () => {
     let admin = kafka.admin();
     await admin.connect();
@@ -117,7 +129,8 @@ describe('Kafka broker harness', () => {
 
     admin = kafka.admin();
     await admin.connect();
-    expect(await offsets(admin)).toEqual(before);
+    // Partition leadership comes back a moment after the broker answers metadata.
+    expect(await untilLed(() => offsets(admin))).toEqual(before);
     await admin.disconnect();
     await produce(kafka, COUNT, 100);
     const seen = await consumeAll(kafka, COUNT + 100);
@@ -127,7 +140,7 @@ describe('Kafka broker harness', () => {
     await broker.restart();
     admin = kafka.admin();
     await admin.connect();
-    expect(Object.values(await offsets(admin)).reduce((a, b) => a + Number(b), 0)).toBe(COUNT + 100);
+    expect(Object.values(await untilLed(() => offsets(admin))).reduce((a, b) => a + Number(b), 0)).toBe(COUNT + 100);
     await admin.disconnect();
   });
 

@@ -91,7 +91,8 @@ describe('exactly once across crashes and broker outages', () => {
     const client = new Kafka({ brokers: [kafka.brokers], logLevel: logLevel.NOTHING, retry: { retries: 20, maxRetryTime: 2000 } });
     admin = client.admin();
     await admin.connect();
-    producer = client.producer();
+    // Idempotent, so a retried send after a broker failure cannot put a message in the topic twice.
+    producer = client.producer({ idempotent: true, maxInFlightRequests: 1 });
     await producer.connect();
   }, 180_000);
 
