@@ -1,6 +1,7 @@
 import type { RowBatch } from './batch.ts';
 import { ContinuousView } from './continuous-view.ts';
 import { arrayLiteral } from './sql-text.ts';
+import { certainlyValidDateTime } from './values/index.ts';
 import { inTransaction, type StoreConnection } from './store.ts';
 import { Stream, streamKey } from './stream.ts';
 import type { ViewPlan } from './view-plan.ts';
@@ -71,13 +72,13 @@ export class Engine {
     conn: StoreConnection,
     stream: Stream,
     batches: Iterable<RowBatch> | AsyncIterable<RowBatch>,
-    options: { afterDelivery?: () => Promise<void> } = {},
+    options: { afterDelivery?: () => Promise<void>; /** The caller has checked values with invalidRows already. */ validated?: boolean } = {},
   ): Promise<number> {
     const readers = this.readersOf(stream);
     let rows = 0;
     await inTransaction(conn, async () => {
       for await (const batch of batches) {
-        await validateInStore(conn, stream, batch);
+        if (!options.validated) await validateInStore(conn, stream, batch);
         for (const view of readers) await view.apply(conn, batch);
         rows += batch.length;
       }
@@ -95,7 +96,8 @@ export class Engine {
     const invalid = new Map<number, string>();
     for (const [i, column] of stream.columns.entries()) {
       if (stream.inputs[i] !== undefined || column.name === 'arrival_timestamp') continue;
-      const values = batch.columns[i] as (string | null)[];
+      // Only values the engine cannot vouch for are sent to the store's input function.
+      const values = (batch.columns[i] as (string | null)[]).map((v) => (v === null || certainlyValidDateTime(column.typeName, v) ? null : v));
       if (values.every((v) => v === null)) continue;
       const result = await conn.query(
         `SELECT u.i - 1, e.message FROM unnest($1::text[]) WITH ORDINALITY AS u(v, i), pg_input_error_info(u.v, $2) AS e
@@ -119,7 +121,7 @@ async function validateInStore(conn: StoreConnection, stream: Stream, batch: Row
   const params: string[] = [];
   stream.columns.forEach((column, i) => {
     if (stream.inputs[i] !== undefined || column.name === 'arrival_timestamp') return;
-    const values = batch.columns[i] as (string | null)[];
+    const values = (batch.columns[i] as (string | null)[]).map((v) => (v === null || certainlyValidDateTime(column.typeName, v) ? null : v));
     if (values.every((v) => v === null)) return;
     params.push(arrayLiteral(values));
     casts.push(`$${params.length}::${column.type}[] IS NULL`);

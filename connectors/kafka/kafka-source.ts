@@ -7,6 +7,7 @@ import type { Stream } from '../../engine/stream.ts';
 import type { Value } from '../../engine/values/index.ts';
 import { appliedOffset, clearOffsets, loadOffsets, recordProgress, type ConsumerRecord, type DeadLetter } from './catalog.ts';
 import type { ConsumerHandle, KafkaClient } from './client.ts';
+import { GroupCommit } from './group-commit.ts';
 import { MessageDecoder, type KafkaMessage } from './message-decoder.ts';
 
 /**
@@ -23,7 +24,33 @@ export interface SourceDependencies {
   log: Logger;
 }
 
-/** A batch of one partition's messages decoded into rows per target stream. */
+/** Consecutive messages of one partition, with the partition's high watermark when they were fetched. */
+interface Chunk {
+  partition: number;
+  messages: KafkaMessage[];
+  high: bigint;
+}
+
+/** Splits chunks into two halves by message count (for isolating a bad message). */
+function splitChunks(chunks: Chunk[]): [Chunk[], Chunk[]] {
+  const total = chunks.reduce((n, c) => n + c.messages.length, 0);
+  const first: Chunk[] = [];
+  const second: Chunk[] = [];
+  let taken = 0;
+  for (const chunk of chunks) {
+    const room = Math.ceil(total / 2) - taken;
+    if (room >= chunk.messages.length) first.push(chunk);
+    else if (room <= 0) second.push(chunk);
+    else {
+      first.push({ ...chunk, messages: chunk.messages.slice(0, room) });
+      second.push({ ...chunk, messages: chunk.messages.slice(room) });
+    }
+    taken += Math.min(Math.max(room, 0), chunk.messages.length);
+  }
+  return [first, second];
+}
+
+/** A batch of messages decoded into rows per target stream. */
 interface DecodedBatch {
   rows: Map<Stream, { messages: KafkaMessage[]; rows: Value[][] }>;
   deadLetters: DeadLetter[];
@@ -138,29 +165,51 @@ export class KafkaSource {
     const fresh = messages.filter((m) => m.offset >= from);
     for (let i = 0; i < fresh.length; i += this.record.batchSize) {
       const chunk = fresh.slice(i, i + this.record.batchSize);
-      await this.deliver(partition, chunk, high);
+      await this.commitGroup.submit({ partition, messages: chunk, high });
       this.next.set(partition, chunk[chunk.length - 1].offset + 1n);
     }
-    if (fresh.length) void this.handle?.commit(partition, this.next.get(partition) as bigint).catch(() => undefined);
+    if (fresh.length) this.commitToKafkaLater(partition);
   }
 
-  /** Delivers one chunk, retrying while the store is unavailable; bad messages become dead letters. */
-  private async deliver(partition: number, messages: KafkaMessage[], high: bigint): Promise<void> {
-    const decoded = this.decode(messages);
+  private lastKafkaCommit = 0;
+
+  /** Kafka's committed offsets are only informational (for lag tools): sent at most once a second. */
+  private commitToKafkaLater(partition: number): void {
+    const now = Date.now();
+    if (now - this.lastKafkaCommit < 1000) return;
+    this.lastKafkaCommit = now;
+    for (const [p, next] of this.next) if (p === partition || next > 0n) void this.handle?.commit(p, next).catch(() => undefined);
+  }
+
+  /**
+   * Partitions are read concurrently; their chunks are committed together:
+   * while one transaction runs, the chunks arriving meanwhile wait and go
+   * into the next one (group commit), so the cost per transaction is shared.
+   */
+  private readonly commitGroup = new GroupCommit<Chunk>((chunks) => this.deliver(chunks));
+
+  /** Delivers chunks in one transaction, retrying while the store is unavailable; bad messages become dead letters. */
+  private async deliver(chunks: Chunk[]): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.withStore((session) => this.apply(session, partition, messages, decoded, high));
+        const started = performance.now();
+        await this.withStore((session) => this.apply(session, chunks));
+        this.deps.log.debug(
+          {
+            consumer: this.record.id,
+            chunks: chunks.length,
+            messages: chunks.reduce((n, c) => n + c.messages.length, 0),
+            ms: Math.round(performance.now() - started),
+            oldestMessageAgeMs: Date.now() - Math.min(...chunks.map((c) => c.messages[0]?.timestamp ?? Date.now())),
+          },
+          'delivered Kafka messages',
+        );
         return;
       } catch (err) {
         if (this.stopped) throw err;
-        if (isDataError(err) && messages.length > 1) {
-          await this.deliverOneByOne(partition, messages, high);
-          return;
-        }
         if (isDataError(err)) {
-          decoded.rows.clear();
-          decoded.deadLetters.push(deadLetter(messages[0], err));
-          continue;
+          await this.isolate(chunks, err);
+          return;
         }
         this.deps.log.warn({ err, consumer: this.record.id, attempt }, 'delivering a Kafka batch failed; retrying');
         await sleep(Math.min(10_000, 200 * 2 ** attempt));
@@ -168,42 +217,65 @@ export class KafkaSource {
     }
   }
 
-  /** A view rejected something in the batch: find which messages, one at a time. */
-  private async deliverOneByOne(partition: number, messages: KafkaMessage[], high: bigint): Promise<void> {
-    for (const message of messages) await this.deliver(partition, [message], high);
+  /** A view rejected something in the chunks: find which messages, halving until one remains, which becomes a dead letter. */
+  private async isolate(chunks: Chunk[], err: unknown): Promise<void> {
+    const messages = chunks.flatMap((c) => c.messages);
+    if (messages.length === 1) {
+      const chunk = chunks.find((c) => c.messages.length === 1) as Chunk;
+      await this.deliverDeadLetter(chunk, err);
+      return;
+    }
+    const halves = splitChunks(chunks);
+    for (const half of halves) await this.deliver(half);
   }
 
-  private async apply(session: StoreSession, partition: number, messages: KafkaMessage[], decoded: DecodedBatch, high: bigint): Promise<void> {
+  private async deliverDeadLetter(chunk: Chunk, err: unknown): Promise<void> {
+    await this.withStore((session) =>
+      inTransaction(session.conn, async () => {
+        const applied = await appliedOffset(session.conn, this.record.id, chunk.partition);
+        const message = chunk.messages[0];
+        if (applied !== undefined && message.offset <= applied) return;
+        await recordProgress(session.conn, this.record, {
+          offsets: new Map([[chunk.partition, message.offset]]),
+          watermarks: new Map([[chunk.partition, chunk.high]]),
+          messages: 0,
+          deadLetters: [deadLetter(message, err)],
+        });
+      }),
+    );
+  }
+
+  private async apply(session: StoreSession, chunks: Chunk[]): Promise<void> {
     const { engine } = this.deps;
-    let delivered = 0;
     await inTransaction(session.conn, async () => {
-      // The offset recorded in the store is checked inside the transaction, so a
-      // message handed over twice (a redelivery, a restarted consumer racing the
-      // old one) can never be applied twice.
-      const applied = await appliedOffset(session.conn, this.record.id, partition);
-      let batch = decoded;
-      if (applied !== undefined && messages[0].offset <= applied) {
-        const fresh = messages.filter((m) => m.offset > applied);
-        if (fresh.length === 0) return;
-        batch = this.decode(fresh);
-        messages = fresh;
+      // The offsets recorded in the store are checked inside the transaction, so
+      // a message handed over twice (a redelivery, a restarted consumer racing
+      // the old one) can never be applied twice.
+      const offsets = new Map<number, bigint>();
+      const watermarks = new Map<number, bigint>();
+      const messages: KafkaMessage[] = [];
+      for (const chunk of chunks) {
+        const applied = await appliedOffset(session.conn, this.record.id, chunk.partition);
+        const fresh = applied === undefined ? chunk.messages : chunk.messages.filter((m) => m.offset > applied);
+        watermarks.set(chunk.partition, chunk.high);
+        if (fresh.length === 0) continue;
+        messages.push(...fresh);
+        offsets.set(chunk.partition, fresh[fresh.length - 1].offset);
       }
-      const deadLetters = [...batch.deadLetters];
-      for (const [stream, { messages: sources, rows }] of batch.rows) {
-        let rowBatch = toBatch(stream, rows);
-        const invalid = await engine.invalidRows(session.conn, stream, rowBatch);
+      if (messages.length === 0) return;
+      const decoded = this.decode(messages);
+      const deadLetters = [...decoded.deadLetters];
+      let delivered = 0;
+      for (const [stream, { messages: sources, rows }] of decoded.rows) {
+        let batch = toBatch(stream, rows);
+        const invalid = await engine.invalidRows(session.conn, stream, batch);
         if (invalid.size) {
           for (const [row, error] of invalid) deadLetters.push(deadLetter(sources[row], error));
-          rowBatch = toBatch(stream, rows.filter((_, i) => !invalid.has(i)));
+          batch = toBatch(stream, rows.filter((_, i) => !invalid.has(i)));
         }
-        delivered += await engine.ingest(session.conn, stream, [rowBatch]);
+        delivered += await engine.ingest(session.conn, stream, [batch], { validated: true });
       }
-      await recordProgress(session.conn, this.record, {
-        offsets: new Map([[partition, messages[messages.length - 1].offset]]),
-        watermarks: new Map([[partition, high]]),
-        messages: delivered,
-        deadLetters,
-      });
+      await recordProgress(session.conn, this.record, { offsets, watermarks, messages: delivered, deadLetters });
     });
   }
 

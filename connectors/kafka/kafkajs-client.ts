@@ -66,7 +66,7 @@ export class KafkajsClient implements KafkaClient {
       autoCommit: false,
       partitionsConsumedConcurrently: options.parallelism,
       eachBatchAutoResolve: false,
-      eachBatch: async ({ batch, heartbeat }) => {
+      eachBatch: async ({ batch }) => {
         const messages = batch.messages.map((m) => ({
           partition: batch.partition,
           offset: BigInt(m.offset),
@@ -75,7 +75,6 @@ export class KafkajsClient implements KafkaClient {
           timestamp: Number(m.timestamp),
         }));
         await options.onBatch(batch.partition, messages, BigInt(batch.highWatermark));
-        await heartbeat();
       },
     });
     for (const [partition, offset] of options.positions) {

@@ -27,3 +27,4 @@ export { parseInt2, parseInt4, parseInt8 } from './integer.ts';
 export { parseFloat4, parseFloat8 } from './float.ts';
 export { parseBool } from './boolean.ts';
 export { bpcharInput, parseName, parseText, varcharInput } from './character.ts';
+export { certainlyValidDateTime } from './datetime-check.ts';
