@@ -3,6 +3,7 @@ import { from as copyFrom } from 'pg-copy-streams';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rng } from '../support/random.ts';
 import { startSluice, type RunningSluice } from '../support/sluice.ts';
 
 /**
@@ -30,17 +31,6 @@ const views: Record<string, string> = {
   cast_and_length: 'SELECT length(k) AS len, count(*), sum(i2::int8), max(lower(k)) FROM {src} GROUP BY length(k)',
   expression_over_aggregates: 'SELECT k, sum(i4) - min(i4) AS spread, count(*) * 2 AS doubled, max(f8) / nullif(count(*), 0) AS ratio FROM {src} GROUP BY k',
 };
-
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Row = (string | null)[];
 
@@ -93,7 +83,7 @@ describe('continuous views equal PostgreSQL over the same rows', () => {
     await client.query(`CREATE FOREIGN TABLE s (${columns}) SERVER pipelinedb`);
     await client.query(`CREATE TABLE t (${columns})`);
     for (const [name, sql] of Object.entries(views)) await client.query(`CREATE VIEW ${name} AS ${sql.replace('{src}', 's')}`);
-    const rand = seeded(20261121);
+    const rand = rng(20261121);
     let total = 0;
     for (let batch = 0; total < 6000; batch++) {
       const size = 1 + Math.floor(rand() * (batch % 3 === 0 ? 1500 : 200));

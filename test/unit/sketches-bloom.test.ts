@@ -10,7 +10,7 @@ import {
   FORMAT_VERSION,
   SketchKind,
 } from '../../engine/sketches/index.ts';
-import { hex, perSecond } from './sketches-support.ts';
+import { hex, perSecond } from '../support/random.ts';
 
 const range = (from: number, to: number, prefix = 'k') => Array.from({ length: to - from }, (_, i) => `${prefix}${from + i}`);
 

@@ -26,7 +26,7 @@ import {
   type Sketch,
 } from '../../engine/sketches/index.ts';
 import type { Value } from '../../engine/values/index.ts';
-import { hex, rng } from './sketches-support.ts';
+import { hex, rng } from '../support/random.ts';
 
 describe('set_agg / exact_count_distinct', () => {
   it('keeps each SQL value once and returns them sorted', () => {

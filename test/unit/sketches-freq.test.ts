@@ -16,7 +16,7 @@ import {
   topkFreqs,
   topkValues,
 } from '../../engine/sketches/index.ts';
-import { hex, perSecond, rng, zipf } from './sketches-support.ts';
+import { hex, perSecond, rng, zipf } from '../support/random.ts';
 
 function zipfStream(seed: number, n: number, distinct: number, s: number): number[] {
   const next = zipf(rng(seed), distinct, s);

@@ -7,7 +7,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ByteReader, ByteWriter, SketchKind } from '../../engine/sketches/codec.ts';
 import { canonicalBytes, hashValue, murmur3x64, normalizeNumericText, pgFloatText } from '../../engine/sketches/index.ts';
-import { rng } from './sketches-support.ts';
+import { rng } from '../support/random.ts';
 
 function hashBytes(out: Uint32Array): Uint8Array {
   const b = new Uint8Array(16);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SqlError } from '../../engine/errors.ts';
 import { FORMAT_VERSION, HyperLogLog, hllAgg, hllCardinality, hllUnion, SketchKind } from '../../engine/sketches/index.ts';
-import { hex, perSecond, rng } from './sketches-support.ts';
+import { hex, perSecond, rng } from '../support/random.ts';
 
 /** n distinct strings drawn from a seeded generator (distinct by construction). */
 function distinctValues(n: number, seed: number): string[] {

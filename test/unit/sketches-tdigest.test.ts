@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { SqlError } from '../../engine/errors.ts';
 import { distCdf, distQuantile, FORMAT_VERSION, percentileCont, SketchKind, TDigest } from '../../engine/sketches/index.ts';
-import { exponential, hex, normal, perSecond, rng } from './sketches-support.ts';
+import { exponential, hex, normal, perSecond, rng } from '../support/random.ts';
 
 const N = 1_000_000;
 const QUANTILES = [0, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1];

@@ -1,4 +1,4 @@
-/** Seeded generators for the sketch tests. */
+/** Seeded random generators for tests (reproducible data). */
 
 /** mulberry32: a uniform [0, 1) generator from a 32-bit seed. */
 export function rng(seed: number): () => number {
