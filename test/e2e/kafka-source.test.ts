@@ -223,6 +223,48 @@ describe('pipeline_kafka consumers', () => {
     expect(active.rows).toEqual([{ active: false }]);
   });
 
+  it('reads one topic into several streams, a whole message into a jsonb column, and the message metadata', async () => {
+    await createTopic('fanout', 2);
+    await client.query('CREATE FOREIGN TABLE raw_s (doc jsonb) SERVER pipelinedb');
+    await client.query('CREATE FOREIGN TABLE meta_s (city text, kafka_key text, kafka_partition int, kafka_offset bigint, kafka_timestamp timestamptz) SERVER pipelinedb');
+    await client.query("CREATE VIEW raw_v AS SELECT doc->>'city' AS city, count(*), sum((doc->>'qty')::int) AS qty FROM raw_s GROUP BY 1");
+    await client.query('CREATE VIEW meta_v AS SELECT kafka_key, count(*), max(kafka_offset) AS last, min(kafka_timestamp) AS first_seen, max(kafka_partition) AS part FROM meta_s GROUP BY kafka_key');
+    await client.query(`SELECT pipeline_kafka.consume_begin('fanout', 'raw_s', format := 'json', start_offset := -2)`);
+    await client.query(`SELECT pipeline_kafka.consume_begin('fanout', 'meta_s', format := 'json', start_offset := -2)`);
+    const before = Date.now();
+    await producer.send({
+      topic: 'fanout',
+      messages: [
+        { key: 'k1', partition: 0, value: JSON.stringify({ city: 'x', qty: 1, nested: { a: [1, 2] } }) },
+        { key: 'k1', partition: 0, value: JSON.stringify({ city: 'x', qty: 2 }) },
+        { key: 'k2', partition: 1, value: JSON.stringify({ city: 'y', qty: 3 }) },
+      ],
+    });
+    await waitFor(() => total(client, 'meta_v'), (n) => n >= 3, 30_000, 'metadata rows');
+    await waitFor(async () => Number((await client.query('SELECT coalesce(sum(count), 0) AS n FROM raw_v')).rows[0].n), (n) => n >= 3, 30_000, 'jsonb rows');
+    expect((await client.query('SELECT city, count::int, qty::int FROM raw_v ORDER BY city')).rows).toEqual([
+      { city: 'x', count: 2, qty: 3 },
+      { city: 'y', count: 1, qty: 3 },
+    ]);
+    const meta = (await client.query('SELECT kafka_key, count::int, last::int, part, first_seen FROM meta_v ORDER BY kafka_key')).rows;
+    expect(meta.map(({ first_seen: _, ...rest }) => rest)).toEqual([
+      { kafka_key: 'k1', count: 2, last: 1, part: 0 },
+      { kafka_key: 'k2', count: 1, last: 0, part: 1 },
+    ]);
+    for (const row of meta) expect(Math.abs((row.first_seen as Date).getTime() - before)).toBeLessThan(60_000);
+  });
+
+  it('ends and restarts every consumer with consume_end() and consume_begin()', async () => {
+    await client.query('SELECT pipeline_kafka.consume_end()');
+    const stopped = await client.query('SELECT count(*)::int AS n FROM pipeline_kafka.consumers WHERE active');
+    expect(stopped.rows).toEqual([{ n: 0 }]);
+    await producer.send({ topic: 'fanout', messages: [{ key: 'k3', value: JSON.stringify({ city: 'z', qty: 4 }) }] });
+    await new Promise((r) => setTimeout(r, 500));
+    expect((await client.query("SELECT count(*)::int AS n FROM meta_v WHERE kafka_key = 'k3'")).rows).toEqual([{ n: 0 }]);
+    await client.query('SELECT pipeline_kafka.consume_begin()');
+    await waitFor(async () => (await client.query("SELECT count(*)::int AS n FROM meta_v WHERE kafka_key = 'k3'")).rows[0].n, (n) => n === 1, 30_000, 'consumers restarted');
+  });
+
   it('explains a missing topic and a missing broker', async () => {
     await expect(client.query(`SELECT pipeline_kafka.consume_begin('no_such_topic', 'orders_s')`)).rejects.toMatchObject({ code: '42704', message: expect.stringContaining('no_such_topic') });
     await expect(client.query(`SELECT pipeline_kafka.consume_begin('orders', 'no_such_stream')`)).rejects.toMatchObject({ code: '42P01' });
