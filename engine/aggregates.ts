@@ -11,8 +11,8 @@ import { addNumeric, formatFloat, numericToString, parseNumeric, type Numeric, t
 export interface AggregateImpl {
   /** SQL type of the state column. */
   stateType: string;
-  /** SQL computing a batch's partial state over the stream rows. */
-  partialSql(arg: string): string;
+  /** SQL computing a batch's partial state over the stream rows (only over rows passing `filter`, when given). */
+  partialSql(arg: string, filter?: string): string;
   /** SQL merging a stored state with a partial one. */
   combineSql(stored: string, partial: string): string;
   /** SQL turning the state into the aggregate's result. */
@@ -29,6 +29,14 @@ export interface Accumulator {
   text(state: unknown): string | null;
 }
 
+/** Column numbering a batch's rows in arrival order (the store-evaluated batch is `unnest(…) WITH ORDINALITY`). */
+export const arrivalOrderColumn = 'sluice_arrival_order';
+
+/** An aggregate call, with `FILTER (WHERE …)` when the view's aggregate has one. */
+function call(fn: string, args: string, filter: string | undefined, inArrivalOrder = false): string {
+  return `${fn}(${args}${inArrivalOrder ? ` ORDER BY ${arrivalOrderColumn}` : ''})${filter ? ` FILTER (WHERE ${filter})` : ''}`;
+}
+
 const integerTypes = new Set(['int2', 'int4']);
 const numericTypes = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'numeric']);
 const floatTypes = new Set(['float4', 'float8']);
@@ -39,7 +47,7 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
     case 'count':
       return {
         stateType: 'bigint',
-        partialSql: (arg) => (plan.star ? 'count(*)' : `count(${arg})`),
+        partialSql: (arg, filter) => call('count', plan.star ? '*' : arg, filter),
         combineSql: (s, p) => `${s} + ${p}`,
         finalSql: (s) => s,
         accumulator: plan.star ? countRows : countValues,
@@ -51,7 +59,101 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
     case 'min':
     case 'max':
       return extremeImpl(plan.fn, typeName, plan);
+    case 'bool_and':
+    case 'every':
+      return storeOnly(plan, 'boolean', (s, p) => `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ${s} AND ${p} END`);
+    case 'bool_or':
+      return storeOnly(plan, 'boolean', (s, p) => `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ${s} OR ${p} END`);
+    case 'bit_and':
+      return storeOnly(plan, plan.arg?.type ?? 'integer', (s, p) => `coalesce(${s} & ${p}, ${s}, ${p})`);
+    case 'bit_or':
+      return storeOnly(plan, plan.arg?.type ?? 'integer', (s, p) => `coalesce(${s} | ${p}, ${s}, ${p})`);
+    case 'string_agg': {
+      const delimiter = plan.extraArgs?.[0] ?? "''";
+      const type = plan.arg?.typeName === 'bytea' ? 'bytea' : 'text';
+      return storeOnly(plan, type, (s, p) => `coalesce(${s} || ${delimiter} || ${p}, ${s}, ${p})`, true);
+    }
+    case 'array_agg':
+      return storeOnly(plan, `${plan.arg?.type ?? 'text'}[]`, (s, p) => `${s} || ${p}`, true);
+    case 'json_agg':
+    case 'jsonb_agg':
+      return arrayOfJsonImpl(plan);
+    case 'var_samp':
+    case 'var_pop':
+    case 'variance':
+    case 'stddev':
+    case 'stddev_samp':
+    case 'stddev_pop':
+      return varianceImpl(plan, typeName);
   }
+}
+
+/**
+ * An aggregate whose partial state is the aggregate itself over the batch,
+ * merged by `combine`, computed by the store. Order-sensitive ones (string_agg,
+ * array_agg) take the rows in arrival order, so results follow the stream.
+ */
+function storeOnly(plan: AggregatePlan, stateType: string, combine: (stored: string, partial: string) => string, inArrivalOrder = false): AggregateImpl {
+  return {
+    stateType,
+    partialSql: (arg, filter) => call(plan.fn, [arg, ...(plan.extraArgs ?? [])].join(', '), filter, inArrivalOrder),
+    combineSql: combine,
+    finalSql: (s) => s,
+  };
+}
+
+/**
+ * json_agg/jsonb_agg keep their elements as a json[]/jsonb[] and aggregate
+ * them at read time, so the result prints exactly as PostgreSQL prints it.
+ */
+function arrayOfJsonImpl(plan: AggregatePlan): AggregateImpl {
+  const element = plan.fn === 'json_agg' ? 'json' : 'jsonb';
+  return {
+    stateType: `${element}[]`,
+    partialSql: (arg, filter) => call('array_agg', `to_${element}(${arg})`, filter, true),
+    combineSql: (s, p) => `${s} || ${p}`,
+    finalSql: (s) => `(SELECT ${plan.fn}(e ORDER BY n) FROM unnest(${s}) WITH ORDINALITY AS u(e, n))`,
+  };
+}
+
+const varianceFinals: Record<string, { float: string; numeric: (n: string, sx: string, sxx: string) => string }> = {
+  var_samp: { float: 'float8_var_samp', numeric: (n, sx, sxx) => `CASE WHEN ${n} > 1 THEN greatest((${n} * ${sxx} - ${sx} * ${sx}), 0) / (${n} * (${n} - 1)) END` },
+  variance: { float: 'float8_var_samp', numeric: (n, sx, sxx) => `CASE WHEN ${n} > 1 THEN greatest((${n} * ${sxx} - ${sx} * ${sx}), 0) / (${n} * (${n} - 1)) END` },
+  var_pop: { float: 'float8_var_pop', numeric: (n, sx, sxx) => `CASE WHEN ${n} > 0 THEN greatest((${n} * ${sxx} - ${sx} * ${sx}), 0) / (${n} * ${n}) END` },
+  stddev: { float: 'float8_stddev_samp', numeric: (n, sx, sxx) => `CASE WHEN ${n} > 1 THEN sqrt(greatest((${n} * ${sxx} - ${sx} * ${sx}), 0) / (${n} * (${n} - 1))) END` },
+  stddev_samp: { float: 'float8_stddev_samp', numeric: (n, sx, sxx) => `CASE WHEN ${n} > 1 THEN sqrt(greatest((${n} * ${sxx} - ${sx} * ${sx}), 0) / (${n} * (${n} - 1))) END` },
+  stddev_pop: { float: 'float8_stddev_pop', numeric: (n, sx, sxx) => `CASE WHEN ${n} > 0 THEN sqrt(greatest((${n} * ${sxx} - ${sx} * ${sx}), 0) / (${n} * ${n})) END` },
+};
+
+/**
+ * Variance and standard deviation. Over floats the state is PostgreSQL's own
+ * transition array {N, Sx, Sxx} (Youngs–Cramer), merged with float8_combine
+ * and finished with PostgreSQL's final functions. Over exact types the state
+ * is {N, Σx, Σx²} in numeric, finished with the same formula PostgreSQL uses.
+ */
+function varianceImpl(plan: AggregatePlan, typeName: string): AggregateImpl {
+  if (!numericTypes.has(typeName)) throw unsupportedArgument(plan);
+  const final = varianceFinals[plan.fn];
+  if (floatTypes.has(typeName)) {
+    return {
+      stateType: 'double precision[]',
+      partialSql: (arg, filter) => {
+        const x = `(${arg})::float8`;
+        return `ARRAY[${call('count', arg, filter)}::float8, coalesce(${call('sum', x, filter)}, 0), coalesce(${call('var_pop', x, filter)} * ${call('count', arg, filter)}, 0)]`;
+      },
+      combineSql: (s, p) => `float8_combine(${s}, ${p})`,
+      finalSql: (s) => `${final.float}(${s})`,
+    };
+  }
+  return {
+    stateType: 'numeric[]',
+    partialSql: (arg, filter) => {
+      const x = `(${arg})::numeric`;
+      return `ARRAY[${call('count', arg, filter)}::numeric, coalesce(${call('sum', x, filter)}, 0), coalesce(${call('sum', `${x} * ${x}`, filter)}, 0)]`;
+    },
+    combineSql: (s, p) => `ARRAY[${s}[1] + ${p}[1], ${s}[2] + ${p}[2], ${s}[3] + ${p}[3]]`,
+    finalSql: (s) => final.numeric(`(${s})[1]`, `(${s})[2]`, `(${s})[3]`),
+  };
 }
 
 function unsupportedArgument(plan: AggregatePlan): SqlError {
@@ -75,7 +177,7 @@ function sumImpl(typeName: string, plan: AggregatePlan): AggregateImpl {
   if (!stateType) throw unsupportedArgument(plan);
   return {
     stateType,
-    partialSql: (arg) => `sum(${arg})`,
+    partialSql: (arg, filter) => call('sum', arg, filter),
     // NULL + x is NULL, so this keeps whichever side has seen a value.
     combineSql: (s, p) => `coalesce(${s} + ${p}, ${s}, ${p})`,
     finalSql: (s) => s,
@@ -131,10 +233,10 @@ function avgImpl(typeName: string, plan: AggregatePlan): AggregateImpl {
   const stateType = float ? 'double precision[]' : 'numeric[]';
   return {
     stateType,
-    partialSql: (arg) =>
+    partialSql: (arg, filter) =>
       float
-        ? `ARRAY[count(${arg})::float8, coalesce(sum((${arg})::float8), 0)]`
-        : `ARRAY[count(${arg})::numeric, coalesce(sum(${arg}), 0)::numeric]`,
+        ? `ARRAY[${call('count', arg, filter)}::float8, coalesce(${call('sum', `(${arg})::float8`, filter)}, 0)]`
+        : `ARRAY[${call('count', arg, filter)}::numeric, coalesce(${call('sum', arg, filter)}, 0)::numeric]`,
     combineSql: (s, p) => `ARRAY[${s}[1] + ${p}[1], ${s}[2] + ${p}[2]]`,
     finalSql: (s) => `CASE WHEN (${s})[1] = 0 THEN NULL ELSE (${s})[2] / (${s})[1] END`,
     accumulator: avgAccumulator(float ? 'float8' : typeName),
@@ -169,7 +271,7 @@ function extremeImpl(fn: 'min' | 'max', typeName: string, plan: AggregatePlan): 
   const pick = fn === 'min' ? 'LEAST' : 'GREATEST';
   return {
     stateType: plan.arg?.type ?? 'text',
-    partialSql: (arg) => `${fn}(${arg})`,
+    partialSql: (arg, filter) => call(fn, arg, filter),
     // LEAST/GREATEST ignore NULLs, exactly what merging two partial extremes needs.
     combineSql: (s, p) => `${pick}(${s}, ${p})`,
     finalSql: (s) => s,

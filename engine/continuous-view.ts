@@ -1,4 +1,4 @@
-import { aggregateImpl, type AggregateImpl, type Accumulator } from './aggregates.ts';
+import { aggregateImpl, arrivalOrderColumn, type AggregateImpl, type Accumulator } from './aggregates.ts';
 import type { RowBatch } from './batch.ts';
 import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
 import type { StoreConnection } from './store.ts';
@@ -39,6 +39,7 @@ export class ContinuousView {
     this.columnPositions = plan.columns.map((c) => stream.position(c) ?? -1);
     this.engineEvaluated =
       plan.where === undefined &&
+      plan.aggregates.every((a) => a.filter === undefined) &&
       this.groupPositions.every((p) => p >= 0 && stream.inputs[p] !== undefined) &&
       plan.aggregates.every((a, i) => (a.star || (this.argPositions[i] >= 0 && stream.inputs[this.argPositions[i]] !== undefined)) && this.aggregates[i].accumulator !== undefined);
     this.mergeSql = this.buildMergeSql();
@@ -157,10 +158,10 @@ export class ContinuousView {
     const { plan } = this;
     const alias = quoteIdent(plan.stream.alias);
     const from = plan.columns.length
-      ? `unnest(${plan.columns.map((c, i) => `$${i + 1}::${this.stream.columns[this.columnPositions[i]].type}[]`).join(', ')}) AS ${alias}(${plan.columns.map(quoteIdent).join(', ')})`
-      : `generate_series(1, $1::int) AS ${alias}(sluice_row)`;
+      ? `unnest(${plan.columns.map((c, i) => `$${i + 1}::${this.stream.columns[this.columnPositions[i]].type}[]`).join(', ')}) WITH ORDINALITY AS ${alias}(${[...plan.columns.map(quoteIdent), arrivalOrderColumn].join(', ')})`
+      : `generate_series(1, $1::int) AS ${alias}(${arrivalOrderColumn})`;
     const keys = plan.groups.map((g) => g.sql);
-    const partials = plan.aggregates.map((a, i) => this.aggregates[i].partialSql(a.argSql ?? ''));
+    const partials = plan.aggregates.map((a, i) => this.aggregates[i].partialSql(a.argSql ?? '', a.filter));
     const where = plan.where ? ` WHERE ${plan.where}` : '';
     const grouping = plan.groups.length
       ? ` GROUP BY ${plan.groups.map((_, i) => i + 1).join(', ')}`

@@ -3,7 +3,11 @@
  * it to the engine and as the catalog persists it (plain JSON).
  */
 
-export type AggregateName = 'count' | 'sum' | 'avg' | 'min' | 'max';
+export type AggregateName =
+  | 'count' | 'sum' | 'avg' | 'min' | 'max'
+  | 'bool_and' | 'bool_or' | 'every' | 'bit_and' | 'bit_or'
+  | 'string_agg' | 'array_agg' | 'json_agg' | 'jsonb_agg'
+  | 'var_samp' | 'var_pop' | 'variance' | 'stddev' | 'stddev_samp' | 'stddev_pop';
 
 export interface TypeRef {
   /** `format_type()` spelling, usable in casts. */
@@ -32,6 +36,10 @@ export interface AggregatePlan {
   arg?: TypeRef;
   /** Set when the argument is a plain stream column. */
   sourceColumn?: string;
+  /** Further arguments (string_agg's delimiter), as SQL constants. */
+  extraArgs?: string[];
+  /** `FILTER (WHERE …)` as SQL over the stream. */
+  filter?: string;
 }
 
 export interface ViewPlan {

@@ -33,7 +33,10 @@ export interface PlannedView {
   ddl: string[];
 }
 
-const supportedAggregates = new Set<AggregateName>(['count', 'sum', 'avg', 'min', 'max']);
+const supportedAggregates = new Set<AggregateName>([
+  'count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or',
+  'string_agg', 'array_agg', 'json_agg', 'jsonb_agg', 'var_samp', 'var_pop', 'variance', 'stddev', 'stddev_samp', 'stddev_pop',
+]);
 
 interface TargetEntry {
   val: AstNode;
@@ -54,7 +57,7 @@ export async function planContinuousView(
 
   const targets = (select.targetList as AstNode[]).map((t) => fieldsOf(t, 'ResTarget') as AstFields);
   for (const t of targets) if (isStar(t.val)) throw starNotSupported();
-  const aggregateCalls = collectAggregates(ctx, targets.map((t) => t.val as AstNode));
+  const aggregateCalls = collectAggregates(ctx, [...targets.map((t) => t.val as AstNode), ...(select.havingClause ? [select.havingClause as AstNode] : [])]);
   const groupExprs = resolveGroupExprs(select, targets, stream);
 
   const types = await typeQuery(ctx.conn, select, alias, stream, groupExprs, aggregateCalls);
@@ -89,6 +92,8 @@ export async function planContinuousView(
       star,
       column: unique(named?.name ?? `_${fn}${i + 1}`),
       argSql: arg ? deparse(arg) : undefined,
+      extraArgs: ((fields.args as AstNode[] | undefined) ?? []).slice(1).map(constantArgument),
+      filter: fields.agg_filter ? deparse(fields.agg_filter) : undefined,
       arg: star ? undefined : types.arguments[i],
       sourceColumn: parts?.length === 1 && stream.position(parts[0]) !== undefined ? parts[0] : undefined,
     };
@@ -113,23 +118,26 @@ export async function planContinuousView(
     ...groups.map((g) => `${quoteIdent(g.column)} ${g.type}`),
     ...aggregates.map((a, i) => `${quoteIdent(a.column)} ${impls[i].stateType}`),
   ];
-  const outputs = entries.map((entry) => {
-    const expr = transform(entry.val, (node) => {
-      const a = aggregateCalls.findIndex((call) => sameExpression(call, node));
-      if (a >= 0) return parseExpression(impls[a].finalSql(quoteIdent(aggregates[a].column)));
-      const g = groupExprs.findIndex((e) => sameExpression(e, node));
-      if (g >= 0) return { ColumnRef: { fields: [{ String: { sval: groups[g].column } }] } };
-      return undefined;
-    });
-    const sql = deparse(expr);
-    return `(${sql})::${entry.type.type} AS ${quoteIdent(entry.name)}`;
-  });
+  /** An expression of the query rewritten over the `_mrel`: aggregates finalized, grouping keys read from their columns. */
+  const overMrel = (expr: unknown): string =>
+    deparse(
+      transform(expr, (node) => {
+        const a = aggregateCalls.findIndex((call) => sameExpression(call, node));
+        if (a >= 0) return parseExpression(impls[a].finalSql(quoteIdent(aggregates[a].column)));
+        const g = groupExprs.findIndex((e) => sameExpression(e, node));
+        if (g >= 0) return { ColumnRef: { fields: [{ String: { sval: groups[g].column } }] } };
+        return undefined;
+      }),
+    );
+  const outputs = entries.map((entry) => `(${overMrel(entry.val)})::${entry.type.type} AS ${quoteIdent(entry.name)}`);
+  // HAVING filters groups when the view is read, so a group reappears as soon as it qualifies.
+  const having = select.havingClause ? ` WHERE ${overMrel(select.havingClause)}` : '';
   const ddl = [
     `CREATE TABLE ${mrel} (${columnDefs.join(', ')})`,
     groups.length
       ? `CREATE UNIQUE INDEX ON ${mrel} (${groups.map((g) => quoteIdent(g.column)).join(', ')}) NULLS NOT DISTINCT`
       : `CREATE UNIQUE INDEX ON ${mrel} (${singleRowKey})`,
-    `CREATE VIEW ${qualifiedName(schema, view.name)} AS SELECT ${outputs.join(', ')} FROM ${mrel}`,
+    `CREATE VIEW ${qualifiedName(schema, view.name)} AS SELECT ${outputs.join(', ')} FROM ${mrel}${having}`,
   ];
   return { plan, ddl };
 }
@@ -146,7 +154,6 @@ function starNotSupported(): SqlError {
 function checkShape(select: AstFields): void {
   if (select.op && select.op !== 'SETOP_NONE') throw notSupported('UNION, INTERSECT or EXCEPT');
   if (select.withClause) throw notSupported('WITH (a common table expression)');
-  if (select.havingClause) throw notSupported('HAVING', 'Filter when you read the view: SELECT * FROM v WHERE …');
   if (select.sortClause) throw notSupported('ORDER BY', 'Sort when you read the view: SELECT * FROM v ORDER BY …');
   if (select.limitCount || select.limitOffset) throw notSupported('LIMIT/OFFSET', 'Limit when you read the view.');
   if (select.distinctClause) throw notSupported('SELECT DISTINCT');
@@ -154,7 +161,7 @@ function checkShape(select: AstFields): void {
   if (select.valuesLists) throw notSupported('VALUES');
   if (select.intoClause) throw notSupported('SELECT INTO');
   for (const g of (select.groupClause as unknown[] | undefined) ?? []) {
-    if (nodeKind(g) === 'GroupingSet') throw notSupported('GROUPING SETS, CUBE and ROLLUP');
+    if (nodeKind(g) === 'GroupingSet') throw notSupported('GROUP BY with GROUPING SETS, CUBE or ROLLUP');
   }
   walk(select.targetList, (node, kind) => {
     if (kind === 'FuncCall' && (node.FuncCall as AstFields).over) throw notSupported('a window function');
@@ -202,6 +209,14 @@ function unqualifyColumns(select: AstFields, stream: Stream, alias: string): voi
   });
 }
 
+/** string_agg's delimiter and the like: constants, since one value serves every merge. */
+function constantArgument(node: AstNode): string {
+  const kind = nodeKind(node);
+  const inner = kind === 'TypeCast' ? ((node.TypeCast as AstFields).arg as AstNode) : node;
+  if (nodeKind(inner) !== 'A_Const') throw notSupported('an aggregate argument after the first that is not a constant');
+  return deparse(node);
+}
+
 function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNode[] {
   const calls: AstNode[] = [];
   walk(exprs, (node, kind) => {
@@ -213,7 +228,6 @@ function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNode[] {
       throw new SqlError(SqlState.featureNotSupported, `aggregate function ${name} is not supported in a continuous view yet`);
     }
     if (call.agg_distinct) throw notSupported(`${name}(DISTINCT …)`);
-    if (call.agg_filter) throw notSupported('FILTER on an aggregate');
     if (call.agg_order || call.agg_within_group) throw notSupported('ORDER BY inside an aggregate');
     if (!calls.some((c) => sameExpression(c, node))) calls.push(node);
     return false;

@@ -65,7 +65,9 @@ export class KafkajsClient implements KafkaClient {
     await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: options.parallelism,
-      eachBatchAutoResolve: false,
+      // kafkajs fetches each partition from its *resolved* offset: without
+      // resolving, every fetch re-reads everything since the initial seek.
+      eachBatchAutoResolve: true,
       eachBatch: async ({ batch }) => {
         const messages = batch.messages.map((m) => ({
           partition: batch.partition,

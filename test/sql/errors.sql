@@ -12,9 +12,9 @@ SELECT * FROM s;
 SELECT count(*) FROM v;
 -- Unsupported constructs in a continuous view: 0A000, naming the construct.
 CREATE VIEW v2 AS SELECT * FROM s;
-CREATE VIEW v2 AS SELECT b, count(*) FROM s GROUP BY b HAVING count(*) > 1;
+CREATE VIEW v2 AS SELECT b, count(*) FROM s GROUP BY ROLLUP (b);
 CREATE VIEW v2 AS SELECT b, count(*) FROM s GROUP BY b ORDER BY b;
-CREATE VIEW v2 AS SELECT b, stddev(a) FROM s GROUP BY b;
+CREATE VIEW v2 AS SELECT b, percentile_cont(0.5) WITHIN GROUP (ORDER BY a) FROM s GROUP BY b;
 CREATE VIEW v2 AS SELECT count(DISTINCT b) FROM s;
 CREATE VIEW v2 WITH (ttl = '1 day', ttl_column = 'x') AS SELECT count(*) FROM s;
 CREATE VIEW v2 AS SELECT b, count(*) OVER () FROM s;

@@ -30,6 +30,14 @@ SELECT * FROM by_city ORDER BY city;
 SELECT * FROM total;
 SELECT view_name FROM (SELECT name AS view_name FROM pipelinedb.get_views()) v ORDER BY 1;
 SELECT name FROM pipelinedb.get_streams();
+-- Order-sensitive aggregates follow arrival order; HAVING and FILTER apply as in PostgreSQL.
+CREATE STREAM words (w text, n int);
+CREATE VIEW sentence AS SELECT string_agg(w, ' ') AS text, array_agg(n) AS ns, bool_and(n > 0) AS positive, count(*) FILTER (WHERE n > 1) AS big FROM words;
+CREATE VIEW repeated AS SELECT w, count(*) FROM words GROUP BY w HAVING count(*) > 1;
+INSERT INTO words VALUES ('the', 1), ('quick', 2), ('brown', 3);
+INSERT INTO words VALUES ('fox', 4), ('the', 5);
+SELECT * FROM sentence;
+SELECT * FROM repeated;
 -- Ordinary tables, joins of views with tables, and catalog queries are plain PostgreSQL.
 CREATE TABLE cities (name text PRIMARY KEY, country text);
 INSERT INTO cities VALUES ('lyon', 'FR'), ('paris', 'FR'), ('nice', 'FR');
