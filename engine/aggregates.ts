@@ -1,4 +1,5 @@
 import type { AggregatePlan } from './view-plan.ts';
+import { sketchAggregate } from './sketch-aggregates.ts';
 import { SqlError, SqlState } from './errors.ts';
 import { addNumeric, formatFloat, numericToString, parseNumeric, type Numeric, type Value } from './values/index.ts';
 
@@ -42,6 +43,7 @@ const numericTypes = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'numer
 const floatTypes = new Set(['float4', 'float8']);
 
 export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
+  if (plan.sketch) return sketchColumnImpl(plan);
   const typeName = plan.arg?.typeName ?? '';
   switch (plan.fn) {
     case 'count':
@@ -78,6 +80,8 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
     case 'json_agg':
     case 'jsonb_agg':
       return arrayOfJsonImpl(plan);
+    case 'percentile_cont':
+      throw new SqlError(SqlState.featureNotSupported, 'percentile_cont is merged by the engine');
     case 'var_samp':
     case 'var_pop':
     case 'variance':
@@ -86,6 +90,19 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
     case 'stddev_pop':
       return varianceImpl(plan, typeName);
   }
+}
+
+/** A sketch aggregate as the planner sees it: its result column is read as is (the engine keeps it current). */
+function sketchColumnImpl(plan: AggregatePlan): AggregateImpl {
+  const result = sketchAggregate(plan).resultType;
+  return {
+    stateType: result,
+    partialSql: () => {
+      throw new Error(`${plan.fn} is merged by the engine`);
+    },
+    combineSql: (s) => s,
+    finalSql: (s) => s,
+  };
 }
 
 /**

@@ -1,16 +1,13 @@
 import { aggregateImpl, arrivalOrderColumn, type AggregateImpl, type Accumulator } from './aggregates.ts';
 import type { RowBatch } from './batch.ts';
+import { isSketchAggregate } from './sketch-aggregates.ts';
+import { SketchMerger } from './sketch-merge.ts';
 import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
 import type { StoreConnection } from './store.ts';
 import type { Stream } from './stream.ts';
 import { toPgText, type Value } from './values/index.ts';
-import type { ViewPlan } from './view-plan.ts';
+import { singleRowKey, type ViewPlan } from './view-plan.ts';
 
-/**
- * Conflict target of an ungrouped view's single row: its `_mrel` has a unique
- * index on the constant `(true)`.
- */
-export const singleRowKey = '(true)';
 
 /**
  * A continuous view at run time: turns each batch of stream rows into partial
@@ -21,6 +18,9 @@ export const singleRowKey = '(true)';
  */
 export class ContinuousView {
   readonly aggregates: AggregateImpl[];
+  /** The plan without its sketch aggregates (which the SketchMerger keeps). */
+  private readonly core: ViewPlan;
+  private readonly sketches: SketchMerger | undefined;
   private readonly engineEvaluated: boolean;
   private readonly mergeSql: string;
   private readonly storeEvaluatedSql: string;
@@ -33,15 +33,19 @@ export class ContinuousView {
     readonly plan: ViewPlan,
     readonly stream: Stream,
   ) {
-    this.aggregates = plan.aggregates.map(aggregateImpl);
-    this.groupPositions = plan.groups.map((g) => (g.sourceColumn ? stream.position(g.sourceColumn) ?? -1 : -1));
-    this.argPositions = plan.aggregates.map((a) => (a.sourceColumn ? stream.position(a.sourceColumn) ?? -1 : -1));
-    this.columnPositions = plan.columns.map((c) => stream.position(c) ?? -1);
+    const sketchPlans = plan.aggregates.filter(isSketchAggregate);
+    this.core = { ...plan, aggregates: plan.aggregates.filter((a) => !isSketchAggregate(a)) };
+    this.sketches = sketchPlans.length ? new SketchMerger(plan, sketchPlans, stream) : undefined;
+    const core = this.core;
+    this.aggregates = core.aggregates.map(aggregateImpl);
+    this.groupPositions = core.groups.map((g) => (g.sourceColumn ? stream.position(g.sourceColumn) ?? -1 : -1));
+    this.argPositions = core.aggregates.map((a) => (a.sourceColumn ? stream.position(a.sourceColumn) ?? -1 : -1));
+    this.columnPositions = core.columns.map((c) => stream.position(c) ?? -1);
     this.engineEvaluated =
-      plan.where === undefined &&
-      plan.aggregates.every((a) => a.filter === undefined) &&
+      core.where === undefined &&
+      core.aggregates.every((a) => a.filter === undefined) &&
       this.groupPositions.every((p) => p >= 0 && stream.inputs[p] !== undefined) &&
-      plan.aggregates.every((a, i) => (a.star || (this.argPositions[i] >= 0 && stream.inputs[this.argPositions[i]] !== undefined)) && this.aggregates[i].accumulator !== undefined);
+      core.aggregates.every((a, i) => (a.star || (this.argPositions[i] >= 0 && stream.inputs[this.argPositions[i]] !== undefined)) && this.aggregates[i].accumulator !== undefined);
     this.mergeSql = this.buildMergeSql();
     this.storeEvaluatedSql = this.buildStoreEvaluatedSql();
   }
@@ -57,14 +61,18 @@ export class ContinuousView {
 
   async apply(conn: StoreConnection, batch: RowBatch): Promise<void> {
     if (!this.active || batch.length === 0) return;
-    if (this.engineEvaluated) await this.applyInEngine(conn, batch);
-    else await this.applyInStore(conn, batch);
+    // With only sketch aggregates, the sketch merger creates the groups itself.
+    if (this.core.aggregates.length > 0 || !this.sketches) {
+      if (this.engineEvaluated) await this.applyInEngine(conn, batch);
+      else await this.applyInStore(conn, batch);
+    }
+    await this.sketches?.apply(conn, batch);
   }
 
   private async applyInEngine(conn: StoreConnection, batch: RowBatch): Promise<void> {
     const groups = this.aggregate(batch);
     if (groups.size === 0) return;
-    const { plan } = this;
+    const plan = this.core;
     const keyColumns: (string | null)[][] = plan.groups.map(() => []);
     const stateColumns: (string | null)[][] = this.aggregates.map(() => []);
     for (const group of groups.values()) {
@@ -104,7 +112,7 @@ export class ContinuousView {
   }
 
   private async applyInStore(conn: StoreConnection, batch: RowBatch): Promise<void> {
-    const params: string[] = this.plan.columns.length === 0 ? [String(batch.length)] : [];
+    const params: string[] = this.core.columns.length === 0 ? [String(batch.length)] : [];
     for (let i = 0; i < this.columnPositions.length; i++) {
       const position = this.columnPositions[i];
       const typeName = this.stream.columns[position].typeName;
@@ -120,12 +128,12 @@ export class ContinuousView {
   }
 
   private get targetColumns(): string[] {
-    const { plan } = this;
+    const plan = this.core;
     return [...plan.groups.map((g) => g.column), ...plan.aggregates.map((a) => a.column)];
   }
 
   private get conflictClause(): string {
-    const { plan } = this;
+    const plan = this.core;
     const keys = plan.groups.length ? plan.groups.map((g) => quoteIdent(g.column)) : [singleRowKey];
     const updates = plan.aggregates.map((a, i) => {
       const column = quoteIdent(a.column);
@@ -135,7 +143,7 @@ export class ContinuousView {
   }
 
   private get insertHead(): string {
-    const { plan } = this;
+    const plan = this.core;
     return `INSERT INTO ${qualifiedName(plan.schema, plan.mrel)} AS m (${this.targetColumns.map(quoteIdent).join(', ')})`;
   }
 
@@ -145,7 +153,7 @@ export class ContinuousView {
    * which a multi-dimensional array parameter could not carry).
    */
   private buildMergeSql(): string {
-    const { plan } = this;
+    const plan = this.core;
     const types = [...plan.groups.map((g) => g.type), ...this.aggregates.map((a) => a.stateType)];
     const names = types.map((_, i) => `c${i + 1}`);
     const casts = types.map((t, i) => `u.${names[i]}::${t}`);
@@ -155,7 +163,7 @@ export class ContinuousView {
 
   /** Upsert where the serving store evaluates and aggregates the batch itself. */
   private buildStoreEvaluatedSql(): string {
-    const { plan } = this;
+    const plan = this.core;
     const alias = quoteIdent(plan.stream.alias);
     const from = plan.columns.length
       ? `unnest(${plan.columns.map((c, i) => `$${i + 1}::${this.stream.columns[this.columnPositions[i]].type}[]`).join(', ')}) WITH ORDINALITY AS ${alias}(${[...plan.columns.map(quoteIdent), arrivalOrderColumn].join(', ')})`

@@ -7,7 +7,8 @@ export type AggregateName =
   | 'count' | 'sum' | 'avg' | 'min' | 'max'
   | 'bool_and' | 'bool_or' | 'every' | 'bit_and' | 'bit_or'
   | 'string_agg' | 'array_agg' | 'json_agg' | 'jsonb_agg'
-  | 'var_samp' | 'var_pop' | 'variance' | 'stddev' | 'stddev_samp' | 'stddev_pop';
+  | 'var_samp' | 'var_pop' | 'variance' | 'stddev' | 'stddev_samp' | 'stddev_pop'
+  | 'percentile_cont';
 
 export interface TypeRef {
   /** `format_type()` spelling, usable in casts. */
@@ -40,6 +41,13 @@ export interface AggregatePlan {
   extraArgs?: string[];
   /** `FILTER (WHERE …)` as SQL over the stream. */
   filter?: string;
+  /**
+   * Set for aggregates kept as a sketch the engine merges (count(DISTINCT) as
+   * HyperLogLog, percentile_cont as t-digest); `column` then holds the result
+   * and `stateColumn` the serialized sketch.
+   */
+  sketch?: { kind: 'hll' | 'tdigest'; fractions?: number[]; array?: boolean };
+  stateColumn?: string;
 }
 
 export interface ViewPlan {
@@ -57,3 +65,9 @@ export interface ViewPlan {
   /** The user's CREATE VIEW statement, for the catalog. */
   definition: string;
 }
+
+/**
+ * Conflict target of an ungrouped view's single row: its `_mrel` has a unique
+ * index on the constant `(true)`.
+ */
+export const singleRowKey = '(true)';

@@ -1,10 +1,9 @@
 import { aggregateImpl } from '../engine/aggregates.ts';
-import { singleRowKey } from '../engine/continuous-view.ts';
 import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
 import { rolledBack, type StoreConnection } from '../engine/store.ts';
 import type { Stream } from '../engine/stream.ts';
-import type { AggregateName, AggregatePlan, GroupPlan, TypeRef, ViewPlan } from '../engine/view-plan.ts';
+import { singleRowKey, type AggregateName, type AggregatePlan, type GroupPlan, type TypeRef, type ViewPlan } from '../engine/view-plan.ts';
 import {
   columnRefParts, deparse, fieldsOf, functionName, isStar, nodeKind, sameExpression, transform, walk,
   type AstFields, type AstNode,
@@ -34,7 +33,7 @@ export interface PlannedView {
 }
 
 const supportedAggregates = new Set<AggregateName>([
-  'count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or',
+  'percentile_cont', 'count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or',
   'string_agg', 'array_agg', 'json_agg', 'jsonb_agg', 'var_samp', 'var_pop', 'variance', 'stddev', 'stddev_samp', 'stddev_pop',
 ]);
 
@@ -80,24 +79,28 @@ export async function planContinuousView(
       sourceColumn: parts?.length === 1 && stream.position(parts[0]) !== undefined ? parts[0] : undefined,
     };
   });
-  const aggregates: AggregatePlan[] = aggregateCalls.map((call, i) => {
+  const aggregates: AggregatePlan[] = [];
+  for (const [i, call] of aggregateCalls.entries()) {
     const fields = fieldsOf(call, 'FuncCall') as AstFields;
     const fn = functionName(fields) as AggregateName;
     const star = fields.agg_star === true;
-    const arg = star ? undefined : ((fields.args as AstNode[] | undefined) ?? [])[0];
+    const arg = aggregateArgument(fields);
     const parts = arg ? columnRefParts(arg) : undefined;
     const named = entries.find((e) => sameExpression(e.val, call));
-    return {
+    const column = unique(named?.name ?? `_${fn}${i + 1}`);
+    const sketch = await sketchOf(ctx.conn, fn, fields);
+    aggregates.push({
       fn,
       star,
-      column: unique(named?.name ?? `_${fn}${i + 1}`),
+      column,
       argSql: arg ? deparse(arg) : undefined,
-      extraArgs: ((fields.args as AstNode[] | undefined) ?? []).slice(1).map(constantArgument),
+      extraArgs: sketch ? undefined : ((fields.args as AstNode[] | undefined) ?? []).slice(1).map(constantArgument),
       filter: fields.agg_filter ? deparse(fields.agg_filter) : undefined,
       arg: star ? undefined : types.arguments[i],
       sourceColumn: parts?.length === 1 && stream.position(parts[0]) !== undefined ? parts[0] : undefined,
-    };
-  });
+      ...(sketch ? { sketch, stateColumn: unique(`_${column}_sketch`) } : {}),
+    });
+  }
   const impls = aggregates.map(aggregateImpl);
 
   const schema = view.schema ?? ctx.defaultSchema;
@@ -116,7 +119,10 @@ export async function planContinuousView(
   const mrel = qualifiedName(schema, plan.mrel);
   const columnDefs = [
     ...groups.map((g) => `${quoteIdent(g.column)} ${g.type}`),
-    ...aggregates.map((a, i) => `${quoteIdent(a.column)} ${impls[i].stateType}`),
+    ...aggregates.flatMap((a, i) => [
+      `${quoteIdent(a.column)} ${impls[i].stateType}`,
+      ...(a.stateColumn ? [`${quoteIdent(a.stateColumn)} bytea`] : []),
+    ]),
   ];
   /** An expression of the query rewritten over the `_mrel`: aggregates finalized, grouping keys read from their columns. */
   const overMrel = (expr: unknown): string =>
@@ -209,6 +215,28 @@ function unqualifyColumns(select: AstFields, stream: Stream, alias: string): voi
   });
 }
 
+/** The per-row argument of an aggregate: the first argument, or the ORDER BY of an ordered-set aggregate. */
+function aggregateArgument(call: AstFields): AstNode | undefined {
+  if (call.agg_star) return undefined;
+  if (call.agg_within_group) return fieldsOf((call.agg_order as AstNode[])[0], 'SortBy')?.node as AstNode;
+  return ((call.args as AstNode[] | undefined) ?? [])[0];
+}
+
+/**
+ * PipelineDB's sketch rewrites: count(DISTINCT x) keeps a HyperLogLog,
+ * percentile_cont(q) WITHIN GROUP (ORDER BY x) a t-digest; q is a constant
+ * (or an array of them), evaluated once here.
+ */
+async function sketchOf(conn: StoreConnection, fn: string, call: AstFields): Promise<AggregatePlan['sketch']> {
+  if (fn === 'count' && call.agg_distinct) return { kind: 'hll' };
+  if (fn !== 'percentile_cont') return undefined;
+  const fraction = deparse(((call.args as AstNode[] | undefined) ?? [])[0]);
+  const kind = await conn.query(`SELECT pg_typeof(${fraction})::text`);
+  const array = kind.rows[0][0]?.endsWith('[]') === true;
+  const values = await conn.query(array ? `SELECT unnest((${fraction})::float8[])::text` : `SELECT (${fraction})::float8::text`);
+  return { kind: 'tdigest', array, fractions: values.rows.map(([v]) => Number(v)) };
+}
+
 /** string_agg's delimiter and the like: constants, since one value serves every merge. */
 function constantArgument(node: AstNode): string {
   const kind = nodeKind(node);
@@ -227,8 +255,9 @@ function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNode[] {
     if (!supportedAggregates.has(name as AggregateName)) {
       throw new SqlError(SqlState.featureNotSupported, `aggregate function ${name} is not supported in a continuous view yet`);
     }
-    if (call.agg_distinct) throw notSupported(`${name}(DISTINCT …)`);
-    if (call.agg_order || call.agg_within_group) throw notSupported('ORDER BY inside an aggregate');
+    if (call.agg_distinct && name !== 'count') throw notSupported(`${name}(DISTINCT …)`);
+    if (call.agg_within_group && name !== 'percentile_cont') throw notSupported(`${name}(…) WITHIN GROUP`);
+    if (call.agg_order && !call.agg_within_group) throw notSupported('ORDER BY inside an aggregate');
     if (!calls.some((c) => sameExpression(c, node))) calls.push(node);
     return false;
   });
@@ -291,7 +320,7 @@ async function typeQuery(
     ...groupExprs.map((e, i) => `${deparse(e)} AS g${i}`),
     ...aggregateCalls.map((call, i) => {
       const fields = fieldsOf(call, 'FuncCall') as AstFields;
-      const arg = fields.agg_star ? undefined : ((fields.args as AstNode[] | undefined) ?? [])[0];
+      const arg = aggregateArgument(fields);
       return `${arg ? deparse(arg) : 'NULL::int4'} AS a${i}`;
     }),
   ];

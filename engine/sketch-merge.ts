@@ -1,0 +1,143 @@
+import { arrivalOrderColumn } from './aggregates.ts';
+import type { RowBatch } from './batch.ts';
+import { sketchAggregate, type SketchAggregate, type SketchState } from './sketch-aggregates.ts';
+import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
+import type { StoreConnection } from './store.ts';
+import type { Stream } from './stream.ts';
+import { toPgText } from './values/index.ts';
+import { singleRowKey, type AggregatePlan, type ViewPlan } from './view-plan.ts';
+
+/**
+ * Keeps a view's sketch aggregates up to date, per batch: the store
+ * evaluates grouping keys and arguments (so any expression, WHERE and FILTER
+ * work), the engine folds the values into sketches per group, reads the
+ * stored sketches of those groups, merges, and writes back both the sketch
+ * and the aggregate's result. Runs after the view's other aggregates were
+ * merged, in the same transaction.
+ */
+export class SketchMerger {
+  private readonly impls: SketchAggregate[];
+  private readonly rowsSql: string;
+  private readonly readSql: string;
+  private readonly writeSql: string;
+  private readonly columnPositions: number[];
+
+  constructor(
+    private readonly plan: ViewPlan,
+    private readonly sketches: AggregatePlan[],
+    private readonly stream: Stream,
+  ) {
+    this.impls = sketches.map(sketchAggregate);
+    this.columnPositions = plan.columns.map((c) => stream.position(c) ?? -1);
+    this.rowsSql = this.buildRowsSql();
+    this.readSql = this.buildReadSql();
+    this.writeSql = this.buildWriteSql();
+  }
+
+  async apply(conn: StoreConnection, batch: RowBatch): Promise<void> {
+    const groups = await this.foldBatch(conn, batch);
+    if (groups.size === 0) return;
+    await this.mergeStored(conn, groups);
+    const keyColumns: (string | null)[][] = this.plan.groups.map(() => []);
+    const stateColumns: (string | null)[][] = this.impls.map(() => []);
+    const resultColumns: (string | null)[][] = this.impls.map(() => []);
+    for (const group of groups.values()) {
+      group.key.forEach((k, g) => keyColumns[g].push(k));
+      group.states.forEach((state, a) => {
+        stateColumns[a].push(Buffer.from(this.impls[a].serialize(state)).toString('hex'));
+        resultColumns[a].push(this.impls[a].result(state));
+      });
+    }
+    await conn.query(this.writeSql, [...keyColumns, ...stateColumns, ...resultColumns].map(arrayLiteral));
+  }
+
+  /** The batch's partial sketches per group (keyed by the groups' text form). */
+  private async foldBatch(conn: StoreConnection, batch: RowBatch): Promise<Map<string, { key: (string | null)[]; states: SketchState[] }>> {
+    const params: string[] = this.plan.columns.length === 0 ? [String(batch.length)] : [];
+    for (const position of this.columnPositions) {
+      const typeName = this.stream.columns[position].typeName;
+      params.push(arrayLiteral(batch.columns[position].map((v) => (v === null ? null : typeof v === 'string' ? v : toPgText(typeName, v)))));
+    }
+    const result = await conn.query(this.rowsSql, params);
+    const groupCount = this.plan.groups.length;
+    const groups = new Map<string, { key: (string | null)[]; states: SketchState[] }>();
+    for (const row of result.rows) {
+      const key = row.slice(0, groupCount);
+      const id = groupId(key);
+      let group = groups.get(id);
+      if (!group) groups.set(id, (group = { key, states: this.impls.map((impl) => impl.create()) }));
+      for (let a = 0; a < this.impls.length; a++) {
+        const value = row[groupCount + a];
+        if (value !== null) this.impls[a].add(group.states[a], value);
+      }
+    }
+    return groups;
+  }
+
+  /** Folds the stored sketches of the touched groups into the batch's. */
+  private async mergeStored(conn: StoreConnection, groups: Map<string, { key: (string | null)[]; states: SketchState[] }>): Promise<void> {
+    const keys = [...groups.values()].map((g) => g.key);
+    const params = this.plan.groups.map((_, g) => arrayLiteral(keys.map((k) => k[g])));
+    const stored = await conn.query(this.readSql, params);
+    const groupCount = this.plan.groups.length;
+    for (const row of stored.rows) {
+      const group = groups.get(groupId(row.slice(0, groupCount)));
+      if (!group) continue;
+      for (let a = 0; a < this.impls.length; a++) {
+        const hex = row[groupCount + a];
+        if (hex) this.impls[a].merge(group.states[a], this.impls[a].deserialize(Buffer.from(hex.slice(2), 'hex')));
+      }
+    }
+  }
+
+  private get mrel(): string {
+    return qualifiedName(this.plan.schema, this.plan.mrel);
+  }
+
+  /** Grouping keys and sketch arguments of every row of the batch, as text. */
+  private buildRowsSql(): string {
+    const { plan } = this;
+    const alias = quoteIdent(plan.stream.alias);
+    const from = plan.columns.length
+      ? `unnest(${plan.columns.map((c, i) => `$${i + 1}::${this.stream.columns[this.columnPositions[i]].type}[]`).join(', ')}) WITH ORDINALITY AS ${alias}(${[...plan.columns.map(quoteIdent), arrivalOrderColumn].join(', ')})`
+      : `generate_series(1, $1::int) AS ${alias}(${arrivalOrderColumn})`;
+    const keys = plan.groups.map((g) => `(${g.sql})::text`);
+    const args = this.sketches.map((a) => (a.filter ? `CASE WHEN ${a.filter} THEN (${a.argSql})::text END` : `(${a.argSql})::text`));
+    const where = plan.where ? ` WHERE ${plan.where}` : '';
+    return `SELECT ${[...keys, ...args].join(', ')} FROM ${from}${where}`;
+  }
+
+  private buildReadSql(): string {
+    const { plan } = this;
+    const states = this.sketches.map((a) => `m.${quoteIdent(a.stateColumn as string)}::text`);
+    if (plan.groups.length === 0) return `SELECT ${states.join(', ')} FROM ${this.mrel} AS m FOR UPDATE`;
+    const keys = plan.groups.map((g) => `m.${quoteIdent(g.column)}::text`);
+    const names = plan.groups.map((_, i) => `k${i + 1}`);
+    const join = plan.groups.map((g, i) => `m.${quoteIdent(g.column)} IS NOT DISTINCT FROM u.${names[i]}::${g.type}`).join(' AND ');
+    return `SELECT ${[...keys, ...states].join(', ')} FROM ${this.mrel} AS m JOIN unnest(${names.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS u(${names.join(', ')}) ON ${join} FOR UPDATE OF m`;
+  }
+
+  private buildWriteSql(): string {
+    const { plan } = this;
+    const groupColumns = plan.groups.map((g) => g.column);
+    const sketchColumns = this.sketches.flatMap((a) => [a.stateColumn as string, a.column]);
+    const types = [...plan.groups.map((g) => g.type)];
+    const n = plan.groups.length;
+    const names = [...plan.groups.map((_, i) => `k${i + 1}`), ...this.sketches.map((_, i) => `s${i + 1}`), ...this.sketches.map((_, i) => `r${i + 1}`)];
+    const values = [
+      ...types.map((t, i) => `u.k${i + 1}::${t}`),
+      ...this.sketches.flatMap((_, i) => [`decode(u.s${i + 1}, 'hex')`, `u.r${i + 1}::${this.impls[i].resultType}`]),
+    ];
+    const conflict = `(${n ? groupColumns.map(quoteIdent).join(', ') : singleRowKey})`;
+    const updates = sketchColumns.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ');
+    return (
+      `INSERT INTO ${this.mrel} AS m (${[...groupColumns, ...sketchColumns].map(quoteIdent).join(', ')}) ` +
+      `SELECT ${values.join(', ')} FROM unnest(${names.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS u(${names.join(', ')}) ` +
+      `ON CONFLICT ${conflict} DO UPDATE SET ${updates}`
+    );
+  }
+}
+
+function groupId(key: (string | null)[]): string {
+  return key.map((k) => (k === null ? '\u0001' : `s${k}`)).join('\u0000');
+}
