@@ -76,12 +76,32 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
       return storeOnly(plan, type, (s, p) => `coalesce(${s} || ${delimiter} || ${p}, ${s}, ${p})`, true);
     }
     case 'array_agg':
+      if (plan.distinct) return distinctArrayImpl(plan);
       return storeOnly(plan, `${plan.arg?.type ?? 'text'}[]`, (s, p) => `${s} || ${p}`, true);
     case 'json_agg':
     case 'jsonb_agg':
       return arrayOfJsonImpl(plan);
     case 'percentile_cont':
       throw new SqlError(SqlState.featureNotSupported, 'percentile_cont is merged by the engine');
+    case 'regr_count':
+      return {
+        stateType: 'bigint',
+        partialSql: (arg, filter) => call('regr_count', `${arg}, ${plan.secondArgSql}`, filter),
+        combineSql: (s, p) => `${s} + ${p}`,
+        finalSql: (s) => s,
+      };
+    case 'corr':
+    case 'covar_pop':
+    case 'covar_samp':
+    case 'regr_avgx':
+    case 'regr_avgy':
+    case 'regr_intercept':
+    case 'regr_r2':
+    case 'regr_slope':
+    case 'regr_sxx':
+    case 'regr_sxy':
+    case 'regr_syy':
+      return regressionImpl(plan);
     case 'var_samp':
     case 'var_pop':
     case 'variance':
@@ -120,6 +140,19 @@ function storeOnly(plan: AggregatePlan, stateType: string, combine: (stored: str
 }
 
 /**
+ * array_agg(DISTINCT x) keeps the set of values seen, sorted as PostgreSQL
+ * sorts them for DISTINCT (so the result is PostgreSQL's own).
+ */
+function distinctArrayImpl(plan: AggregatePlan): AggregateImpl {
+  return {
+    stateType: `${plan.arg?.type ?? 'text'}[]`,
+    partialSql: (arg, filter) => `array_agg(DISTINCT ${arg} ORDER BY ${arg})${filter ? ` FILTER (WHERE ${filter})` : ''}`,
+    combineSql: (s, p) => `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ARRAY(SELECT DISTINCT e FROM unnest(${s} || ${p}) AS u(e) ORDER BY e) END`,
+    finalSql: (s) => s,
+  };
+}
+
+/**
  * json_agg/jsonb_agg keep their elements as a json[]/jsonb[] and aggregate
  * them at read time, so the result prints exactly as PostgreSQL prints it.
  */
@@ -130,6 +163,27 @@ function arrayOfJsonImpl(plan: AggregatePlan): AggregateImpl {
     partialSql: (arg, filter) => call('array_agg', `to_${element}(${arg})`, filter, true),
     combineSql: (s, p) => `${s} || ${p}`,
     finalSql: (s) => `(SELECT ${plan.fn}(e ORDER BY n) FROM unnest(${s}) WITH ORDINALITY AS u(e, n))`,
+  };
+}
+
+/**
+ * corr, covar_* and regr_* over pairs (Y, X): the state is PostgreSQL's own
+ * {N, Σx, Sxx, Σy, Syy, Sxy}, computed for a batch by PostgreSQL's regr_*
+ * aggregates, merged with float8_regr_combine and finished with the same
+ * final function PostgreSQL uses.
+ */
+function regressionImpl(plan: AggregatePlan): AggregateImpl {
+  return {
+    stateType: 'double precision[]',
+    partialSql: (arg, filter) => {
+      const y = `(${arg})::float8`;
+      const x = `(${plan.secondArgSql})::float8`;
+      const pair = `${y}, ${x}`;
+      const both = `${y} IS NOT NULL AND ${x} IS NOT NULL${filter ? ` AND (${filter})` : ''}`;
+      return `ARRAY[${call('regr_count', pair, filter)}::float8, coalesce(${call('sum', x, both)}, 0), coalesce(${call('regr_sxx', pair, filter)}, 0), coalesce(${call('sum', y, both)}, 0), coalesce(${call('regr_syy', pair, filter)}, 0), coalesce(${call('regr_sxy', pair, filter)}, 0)]`;
+    },
+    combineSql: (s, p) => `float8_regr_combine(${s}, ${p})`,
+    finalSql: (s) => `float8_${plan.fn}(${s})`,
   };
 }
 

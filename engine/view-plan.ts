@@ -8,7 +8,9 @@ export type AggregateName =
   | 'bool_and' | 'bool_or' | 'every' | 'bit_and' | 'bit_or'
   | 'string_agg' | 'array_agg' | 'json_agg' | 'jsonb_agg'
   | 'var_samp' | 'var_pop' | 'variance' | 'stddev' | 'stddev_samp' | 'stddev_pop'
-  | 'percentile_cont';
+  | 'percentile_cont'
+  | 'corr' | 'covar_pop' | 'covar_samp' | 'regr_avgx' | 'regr_avgy' | 'regr_count' | 'regr_intercept'
+  | 'regr_r2' | 'regr_slope' | 'regr_sxx' | 'regr_sxy' | 'regr_syy';
 
 export interface TypeRef {
   /** `format_type()` spelling, usable in casts. */
@@ -39,8 +41,12 @@ export interface AggregatePlan {
   sourceColumn?: string;
   /** Further arguments (string_agg's delimiter), as SQL constants. */
   extraArgs?: string[];
+  /** The second per-row argument of two-argument aggregates (corr, covar_*, regr_*: the X of (Y, X)). */
+  secondArgSql?: string;
   /** `FILTER (WHERE …)` as SQL over the stream. */
   filter?: string;
+  /** `array_agg(DISTINCT x)`: PipelineDB's set_agg. */
+  distinct?: boolean;
   /**
    * Set for aggregates kept as a sketch the engine merges (count(DISTINCT) as
    * HyperLogLog, percentile_cont as t-digest); `column` then holds the result

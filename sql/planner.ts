@@ -33,9 +33,13 @@ export interface PlannedView {
 }
 
 const supportedAggregates = new Set<AggregateName>([
+  'corr', 'covar_pop', 'covar_samp', 'regr_avgx', 'regr_avgy', 'regr_count', 'regr_intercept', 'regr_r2', 'regr_slope', 'regr_sxx', 'regr_sxy', 'regr_syy',
   'percentile_cont', 'count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or',
   'string_agg', 'array_agg', 'json_agg', 'jsonb_agg', 'var_samp', 'var_pop', 'variance', 'stddev', 'stddev_samp', 'stddev_pop',
 ]);
+
+/** Aggregates of pairs (Y, X), whose second argument is evaluated per row like the first. */
+const twoArgumentAggregates = new Set<string>(['corr', 'covar_pop', 'covar_samp', 'regr_avgx', 'regr_avgy', 'regr_count', 'regr_intercept', 'regr_r2', 'regr_slope', 'regr_sxx', 'regr_sxy', 'regr_syy']);
 
 interface TargetEntry {
   val: AstNode;
@@ -94,8 +98,10 @@ export async function planContinuousView(
       star,
       column,
       argSql: arg ? deparse(arg) : undefined,
-      extraArgs: sketch ? undefined : ((fields.args as AstNode[] | undefined) ?? []).slice(1).map(constantArgument),
+      extraArgs: sketch || twoArgumentAggregates.has(fn) ? undefined : ((fields.args as AstNode[] | undefined) ?? []).slice(1).map(constantArgument),
+      secondArgSql: twoArgumentAggregates.has(fn) ? deparse(((fields.args as AstNode[])[1])) : undefined,
       filter: fields.agg_filter ? deparse(fields.agg_filter) : undefined,
+      distinct: fields.agg_distinct === true && !sketch ? true : undefined,
       arg: star ? undefined : types.arguments[i],
       sourceColumn: parts?.length === 1 && stream.position(parts[0]) !== undefined ? parts[0] : undefined,
       ...(sketch ? { sketch, stateColumn: unique(`_${column}_sketch`) } : {}),
@@ -255,7 +261,7 @@ function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNode[] {
     if (!supportedAggregates.has(name as AggregateName)) {
       throw new SqlError(SqlState.featureNotSupported, `aggregate function ${name} is not supported in a continuous view yet`);
     }
-    if (call.agg_distinct && name !== 'count') throw notSupported(`${name}(DISTINCT …)`);
+    if (call.agg_distinct && name !== 'count' && name !== 'array_agg') throw notSupported(`${name}(DISTINCT …)`);
     if (call.agg_within_group && name !== 'percentile_cont') throw notSupported(`${name}(…) WITHIN GROUP`);
     if (call.agg_order && !call.agg_within_group) throw notSupported('ORDER BY inside an aggregate');
     if (!calls.some((c) => sameExpression(c, node))) calls.push(node);

@@ -34,6 +34,10 @@ const views: Record<string, string> = {
   strings_and_arrays: "SELECT g, string_agg(k, ',') AS s_agg, array_agg(i2) AS a_agg, json_agg(i4) AS j_agg, jsonb_agg(n) AS jb_agg FROM {src} GROUP BY g",
   variances:
     'SELECT k, var_samp(f8) AS a, stddev(f8) AS b, var_pop(f4) AS c, stddev_pop(f8) AS d, variance(i4) AS e, stddev_samp(i2) AS f, var_pop(n) AS h, stddev(i8) AS i FROM {src} GROUP BY k',
+  distinct_arrays: 'SELECT k, array_agg(DISTINCT g) AS dg, array_agg(DISTINCT i2 / 1000) AS di FROM {src} GROUP BY k',
+  regressions:
+    'SELECT k, corr(f8, i4) AS a, covar_pop(f8, i4) AS b, covar_samp(i2, f4) AS c, regr_avgx(f8, i2) AS d, regr_avgy(f8, i2) AS e, regr_count(n, i4) AS f, ' +
+    'regr_intercept(i4, i2) AS g, regr_r2(i4, i2) AS h, regr_slope(i4, i2) AS i, regr_sxx(f8, i4) AS j, regr_sxy(f8, i4) AS l, regr_syy(f8, i4) AS m FROM {src} GROUP BY k',
   filtered_aggregates: "SELECT k, count(*) FILTER (WHERE i4 > 0) AS pos, sum(n) FILTER (WHERE g = 1) AS g1, avg(f8) FILTER (WHERE f8 < 0) AS neg FROM {src} GROUP BY k",
   with_having: 'SELECT k, count(*), sum(i2) FROM {src} GROUP BY k HAVING count(*) > 480 AND sum(i2) IS NOT NULL',
   expression_over_aggregates: 'SELECT k, sum(i4) - min(i4) AS spread, count(*) * 2 AS doubled, max(f8) / nullif(count(*), 0) AS ratio FROM {src} GROUP BY k',
