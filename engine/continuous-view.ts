@@ -1,5 +1,6 @@
-import { aggregateImpl, arrivalOrderColumn, type AggregateImpl, type Accumulator } from './aggregates.ts';
+import { aggregateImpl, type AggregateImpl, type Accumulator } from './aggregates.ts';
 import type { RowBatch } from './batch.ts';
+import { batchSource } from './batch-source.ts';
 import { isSketchAggregate } from './sketch-aggregates.ts';
 import { SketchMerger } from './sketch-merge.ts';
 import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
@@ -43,6 +44,7 @@ export class ContinuousView {
     this.columnPositions = core.columns.map((c) => stream.position(c) ?? -1);
     this.engineEvaluated =
       core.where === undefined &&
+      core.from === undefined &&
       core.aggregates.every((a) => a.filter === undefined) &&
       this.groupPositions.every((p) => p >= 0 && stream.inputs[p] !== undefined) &&
       core.aggregates.every((a, i) => (a.star || (this.argPositions[i] >= 0 && stream.inputs[this.argPositions[i]] !== undefined)) && this.aggregates[i].accumulator !== undefined);
@@ -164,17 +166,14 @@ export class ContinuousView {
   /** Upsert where the serving store evaluates and aggregates the batch itself. */
   private buildStoreEvaluatedSql(): string {
     const plan = this.core;
-    const alias = quoteIdent(plan.stream.alias);
-    const from = plan.columns.length
-      ? `unnest(${plan.columns.map((c, i) => `$${i + 1}::${this.stream.columns[this.columnPositions[i]].type}[]`).join(', ')}) WITH ORDINALITY AS ${alias}(${[...plan.columns.map(quoteIdent), arrivalOrderColumn].join(', ')})`
-      : `generate_series(1, $1::int) AS ${alias}(${arrivalOrderColumn})`;
+    const { withClause, from } = batchSource(plan, this.stream);
     const keys = plan.groups.map((g) => g.sql);
     const partials = plan.aggregates.map((a, i) => this.aggregates[i].partialSql(a.argSql ?? '', a.filter));
     const where = plan.where ? ` WHERE ${plan.where}` : '';
     const grouping = plan.groups.length
       ? ` GROUP BY ${plan.groups.map((_, i) => i + 1).join(', ')}`
       : ' HAVING count(*) > 0';
-    return `${this.insertHead} SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping} ${this.conflictClause}`;
+    return `${withClause}${this.insertHead} SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping} ${this.conflictClause}`;
   }
 }
 

@@ -1,5 +1,5 @@
-import { arrivalOrderColumn } from './aggregates.ts';
 import type { RowBatch } from './batch.ts';
+import { batchSource } from './batch-source.ts';
 import { sketchAggregate, type SketchAggregate, type SketchState } from './sketch-aggregates.ts';
 import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
 import type { StoreConnection } from './store.ts';
@@ -97,14 +97,11 @@ export class SketchMerger {
   /** Grouping keys and sketch arguments of every row of the batch, as text. */
   private buildRowsSql(): string {
     const { plan } = this;
-    const alias = quoteIdent(plan.stream.alias);
-    const from = plan.columns.length
-      ? `unnest(${plan.columns.map((c, i) => `$${i + 1}::${this.stream.columns[this.columnPositions[i]].type}[]`).join(', ')}) WITH ORDINALITY AS ${alias}(${[...plan.columns.map(quoteIdent), arrivalOrderColumn].join(', ')})`
-      : `generate_series(1, $1::int) AS ${alias}(${arrivalOrderColumn})`;
+    const { withClause, from } = batchSource(plan, this.stream);
     const keys = plan.groups.map((g) => `(${g.sql})::text`);
     const args = this.sketches.map((a) => (a.filter ? `CASE WHEN ${a.filter} THEN (${a.argSql})::text END` : `(${a.argSql})::text`));
     const where = plan.where ? ` WHERE ${plan.where}` : '';
-    return `SELECT ${[...keys, ...args].join(', ')} FROM ${from}${where}`;
+    return `${withClause}SELECT ${[...keys, ...args].join(', ')} FROM ${from}${where}`;
   }
 
   private buildReadSql(): string {

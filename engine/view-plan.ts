@@ -64,6 +64,11 @@ export interface ViewPlan {
   stream: { schema: string; name: string; alias: string };
   /** Stream columns the view reads. */
   columns: string[];
+  /**
+   * The FROM clause as SQL when it is more than the stream (joins with
+   * tables, sub-selects): the batch is then bound to the stream's name as a CTE.
+   */
+  from?: string;
   /** WHERE clause as SQL over the stream, if any. */
   where?: string;
   groups: GroupPlan[];

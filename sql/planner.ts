@@ -54,16 +54,18 @@ export async function planContinuousView(
   definition: string,
 ): Promise<PlannedView> {
   checkShape(select);
-  const stream = sourceStream(ctx, select);
-  const alias = sourceAlias(select);
-  unqualifyColumns(select, stream, alias);
+  const { stream, range, plain } = sourceStream(ctx, select);
+  const alias = sourceAlias(range);
+  if (plain) unqualifyColumns(select, stream, alias);
+  // In a batch the stream is a CTE of the same name, which a schema-qualified reference would miss.
+  const fromSql = plain ? undefined : deparse(transform(select.fromClause, (node, kind) => (kind === 'RangeVar' && node.RangeVar === range ? { RangeVar: { ...range, schemaname: undefined } } : undefined)));
 
   const targets = (select.targetList as AstNode[]).map((t) => fieldsOf(t, 'ResTarget') as AstFields);
   for (const t of targets) if (isStar(t.val)) throw starNotSupported();
   const aggregateCalls = collectAggregates(ctx, [...targets.map((t) => t.val as AstNode), ...(select.havingClause ? [select.havingClause as AstNode] : [])]);
   const groupExprs = resolveGroupExprs(select, targets, stream);
 
-  const types = await typeQuery(ctx.conn, select, alias, stream, groupExprs, aggregateCalls);
+  const types = await typeQuery(ctx.conn, select, plain ? `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}` : deparse(select.fromClause), groupExprs, aggregateCalls);
   const entries: TargetEntry[] = targets.map((t, i) => ({ val: t.val as AstNode, ...types.outputs[i] }));
 
   const used = new Set<string>();
@@ -115,7 +117,8 @@ export async function planContinuousView(
     name: view.name,
     mrel: `${view.name}_mrel`,
     stream: { schema: stream.schema, name: stream.name, alias },
-    columns: referencedColumns(select, stream),
+    columns: plain ? referencedColumns(select, stream) : stream.columns.map((c) => c.name),
+    from: fromSql,
     where: select.whereClause ? deparse(select.whereClause) : undefined,
     groups,
     aggregates,
@@ -184,21 +187,29 @@ function checkShape(select: AstFields): void {
   });
 }
 
-function sourceStream(ctx: PlannerContext, select: AstFields): Stream {
+/**
+ * The stream a view reads. FROM may be the stream alone, or joins and
+ * sub-selects in which the stream appears exactly once beside ordinary
+ * tables (enrichment): those run in the store for each batch.
+ */
+function sourceStream(ctx: PlannerContext, select: AstFields): { stream: Stream; range: AstFields; plain: boolean } {
   const from = (select.fromClause as AstNode[] | undefined) ?? [];
-  if (from.length !== 1) throw notSupported(from.length ? 'reading more than one relation' : 'a view without FROM');
-  const kind = nodeKind(from[0]);
-  if (kind === 'JoinExpr') throw notSupported('JOIN');
-  if (kind === 'RangeSubselect') throw notSupported('a sub-select in FROM');
-  if (kind === 'RangeFunction') throw notSupported('a function in FROM (output_of comes with output streams)');
-  const range = fieldsOf(from[0], 'RangeVar');
-  const stream = range && ctx.findStream(range.schemaname as string | undefined, range.relname as string);
-  if (!stream) throw notSupported(`reading ${(range?.relname as string) ?? 'this relation'}, which is not a stream,`);
-  return stream;
+  if (from.length === 0) throw notSupported('a view without FROM');
+  const found: { stream: Stream; range: AstFields }[] = [];
+  walk(from, (node, kind) => {
+    if (kind === 'RangeFunction') throw notSupported('a function in FROM (output_of comes with output streams)');
+    if (kind !== 'RangeVar') return;
+    const range = node.RangeVar as AstFields;
+    const stream = ctx.findStream(range.schemaname as string | undefined, range.relname as string);
+    if (stream) found.push({ stream, range });
+  });
+  if (found.length === 0) throw notSupported('a view that reads no stream');
+  if (found.length > 1) throw notSupported('reading more than one stream in a view', 'Create a view per stream, or merge the streams with a transform.');
+  const plain = from.length === 1 && nodeKind(from[0]) === 'RangeVar';
+  return { ...found[0], plain };
 }
 
-function sourceAlias(select: AstFields): string {
-  const range = fieldsOf((select.fromClause as AstNode[])[0], 'RangeVar') as AstFields;
+function sourceAlias(range: AstFields): string {
   const alias = range.alias as { aliasname?: string } | undefined;
   return alias?.aliasname ?? (range.relname as string);
 }
@@ -316,12 +327,10 @@ interface QueryTypes {
 async function typeQuery(
   conn: StoreConnection,
   select: AstFields,
-  alias: string,
-  stream: Stream,
+  from: string,
   groupExprs: AstNode[],
   aggregateCalls: AstNode[],
 ): Promise<QueryTypes> {
-  const from = `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}`;
   const probes = [
     ...groupExprs.map((e, i) => `${deparse(e)} AS g${i}`),
     ...aggregateCalls.map((call, i) => {
