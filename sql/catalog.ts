@@ -22,9 +22,11 @@ CREATE TABLE IF NOT EXISTS sluice.views (
   stream text NOT NULL,
   definition text NOT NULL,
   plan jsonb NOT NULL,
+  active boolean NOT NULL DEFAULT true,
   created_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (schema, name)
 );
+ALTER TABLE sluice.views ADD COLUMN IF NOT EXISTS active boolean NOT NULL DEFAULT true;
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_foreign_data_wrapper WHERE fdwname = 'sluice_stream') THEN
@@ -41,7 +43,7 @@ CREATE SCHEMA IF NOT EXISTS pipelinedb;
 CREATE OR REPLACE FUNCTION pipelinedb.version() RETURNS text LANGUAGE sql AS $$ SELECT 'Sluice 0.1.0 (PipelineDB 1.0 compatible)'::text $$;
 CREATE OR REPLACE FUNCTION pipelinedb.flush() RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
 CREATE OR REPLACE VIEW pipelinedb.views AS
-  SELECT v.schema, v.name, v.definition AS query, v.stream_schema, v.stream, v.created_at FROM sluice.views v;
+  SELECT v.schema, v.name, v.definition AS query, v.stream_schema, v.stream, v.created_at, v.active FROM sluice.views v;
 CREATE OR REPLACE FUNCTION pipelinedb.get_views() RETURNS SETOF pipelinedb.views LANGUAGE sql AS $$ SELECT * FROM pipelinedb.views $$;
 CREATE OR REPLACE VIEW pipelinedb.streams AS
   SELECT n.nspname AS schema, c.relname AS name
@@ -88,9 +90,14 @@ function parseOptions(json: string): Record<string, string> {
   return options;
 }
 
-export async function loadViewPlans(conn: StoreConnection): Promise<ViewPlan[]> {
-  const result = await conn.query('SELECT plan::text FROM sluice.views ORDER BY created_at, name');
-  return result.rows.map(([plan]) => JSON.parse(plan as string) as ViewPlan);
+export async function loadViewPlans(conn: StoreConnection): Promise<{ plan: ViewPlan; active: boolean }[]> {
+  const result = await conn.query('SELECT plan::text, active FROM sluice.views ORDER BY created_at, name');
+  return result.rows.map(([plan, active]) => ({ plan: JSON.parse(plan as string) as ViewPlan, active: active === 't' }));
+}
+
+/** pipelinedb.activate/deactivate: a deactivated view ignores its stream until activated again. */
+export async function setViewActive(conn: StoreConnection, schema: string, name: string, active: boolean): Promise<void> {
+  await conn.query('UPDATE sluice.views SET active = $3 WHERE schema = $1 AND name = $2', [schema, name, active ? 't' : 'f']);
 }
 
 export async function saveViewPlan(conn: StoreConnection, plan: ViewPlan): Promise<void> {

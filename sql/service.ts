@@ -6,6 +6,7 @@ import { loadParser } from './parser.ts';
 import type { KafkaSources } from '../engine/sources.ts';
 import { FunctionRegistry } from './functions.ts';
 import { registerKafkaFunctions } from './kafka-functions.ts';
+import { registerPipelinedbFunctions } from './pipelinedb-functions.ts';
 
 /**
  * Sluice's SQL side as one object: the engine, the serving store, and what
@@ -29,10 +30,11 @@ export class SluiceService {
     await loadParser();
     const service = new SluiceService(store, new Engine());
     registerKafkaFunctions(service.functions);
+    registerPipelinedbFunctions(service.functions);
     await withStoreSession(store, async (session) => {
       await bootstrapCatalog(session.conn);
       await service.reloadStreams(session.conn);
-      for (const plan of await loadViewPlans(session.conn)) service.engine.addView(plan);
+      for (const { plan, active } of await loadViewPlans(session.conn)) service.engine.addView(plan).active = active;
       const aggregates = await session.conn.query("SELECT DISTINCT proname FROM pg_proc WHERE prokind = 'a'");
       service.aggregateNames = new Set(aggregates.rows.map(([name]) => name as string));
       service.serverVersion = (await session.conn.query('SHOW server_version')).rows[0]?.[0] ?? service.serverVersion;

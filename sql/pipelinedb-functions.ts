@@ -1,0 +1,55 @@
+import { SqlError, SqlState } from '../engine/errors.ts';
+import type { ContinuousView } from '../engine/continuous-view.ts';
+import { qualifiedName } from '../engine/sql-text.ts';
+import { setViewActive } from './catalog.ts';
+import type { StatementContext } from './context.ts';
+import { required, type FunctionRegistry, type SluiceFunction } from './functions.ts';
+
+/**
+ * The pipelinedb.* administration functions that act on the engine:
+ * activate, deactivate, truncate_continuous_view.
+ */
+const boolOid = 16;
+const voidOid = 2278;
+
+function viewNamed(ctx: StatementContext, name: string): ContinuousView {
+  const dot = name.indexOf('.');
+  const view = dot > 0 ? ctx.engine.view(name.slice(0, dot), name.slice(dot + 1)) : ctx.engine.view('public', name) ?? ctx.engine.allViews().find((v) => v.name === name);
+  if (!view) throw new SqlError(SqlState.undefinedTable, `continuous view "${name}" does not exist`);
+  return view;
+}
+
+function activation(name: 'activate' | 'deactivate', active: boolean): SluiceFunction {
+  return {
+    schema: 'pipelinedb',
+    name,
+    parameters: [{ name: 'name' }],
+    resultType: boolOid,
+    call: async (ctx, args) => {
+      const view = viewNamed(ctx, required(args, 'name'));
+      await setViewActive(ctx.conn, view.plan.schema, view.plan.name, active);
+      view.active = active;
+      return 't';
+    },
+  };
+}
+
+const pipelinedbFunctions: SluiceFunction[] = [
+  activation('activate', true),
+  activation('deactivate', false),
+  {
+    schema: 'pipelinedb',
+    name: 'truncate_continuous_view',
+    parameters: [{ name: 'name' }],
+    resultType: voidOid,
+    call: async (ctx, args) => {
+      const view = viewNamed(ctx, required(args, 'name'));
+      await ctx.conn.exec(`TRUNCATE ${qualifiedName(view.plan.schema, view.plan.mrel)}`);
+      return '';
+    },
+  },
+];
+
+export function registerPipelinedbFunctions(registry: FunctionRegistry): void {
+  for (const fn of pipelinedbFunctions) registry.register(fn);
+}

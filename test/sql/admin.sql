@@ -1,0 +1,17 @@
+-- PipelineDB's administration functions.
+CREATE STREAM s (k text, n int);
+CREATE VIEW v AS SELECT k, count(*), sum(n) FROM s GROUP BY k;
+INSERT INTO s VALUES ('a', 1), ('b', 2);
+-- A deactivated view ignores what arrives meanwhile (as in PipelineDB), and says so in pipelinedb.views.
+SELECT pipelinedb.deactivate('v');
+INSERT INTO s VALUES ('a', 10);
+SELECT name, active FROM pipelinedb.views;
+SELECT pipelinedb.activate('v');
+INSERT INTO s VALUES ('a', 100);
+SELECT * FROM v ORDER BY k;
+SELECT pipelinedb.truncate_continuous_view('v');
+SELECT count(*) FROM v;
+INSERT INTO s VALUES ('c', 3);
+SELECT * FROM v ORDER BY k;
+SELECT pipelinedb.activate('nosuch');
+SELECT pipelinedb.version() LIKE 'Sluice%' AS is_sluice;
