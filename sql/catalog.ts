@@ -107,6 +107,10 @@ export async function saveViewPlan(conn: StoreConnection, plan: ViewPlan): Promi
   );
 }
 
+export async function updateViewPlan(conn: StoreConnection, plan: ViewPlan): Promise<void> {
+  await conn.query('UPDATE sluice.views SET plan = $3 WHERE schema = $1 AND name = $2', [plan.schema, plan.name, JSON.stringify(plan)]);
+}
+
 export async function deleteViewPlan(conn: StoreConnection, schema: string, name: string): Promise<void> {
   await conn.query('DELETE FROM sluice.views WHERE schema = $1 AND name = $2', [schema, name]);
 }

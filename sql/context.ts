@@ -14,6 +14,8 @@ export interface StatementContext {
   reloadStreams(): Promise<void>;
   /** After streams or views changed: starts or stops the consumers of streams declared on SERVER kafka. */
   catalogChanged(): Promise<void>;
+  /** The engine's "now" (injectable, for TTL and windows). */
+  clock: () => Date;
   /** pipeline_kafka's consumers, when the server runs with Kafka support. */
   kafka: KafkaSources | undefined;
   /** Loads COPY data into an ordinary table. */

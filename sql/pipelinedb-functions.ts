@@ -1,7 +1,9 @@
 import { SqlError, SqlState } from '../engine/errors.ts';
 import type { ContinuousView } from '../engine/continuous-view.ts';
 import { qualifiedName } from '../engine/sql-text.ts';
-import { setViewActive } from './catalog.ts';
+import { setViewActive, updateViewPlan } from './catalog.ts';
+import { expireOnce } from '../engine/ttl.ts';
+import { ttlOf } from './view-ddl.ts';
 import type { StatementContext } from './context.ts';
 import { required, type FunctionRegistry, type SluiceFunction } from './functions.ts';
 
@@ -11,6 +13,7 @@ import { required, type FunctionRegistry, type SluiceFunction } from './function
  */
 const boolOid = 16;
 const voidOid = 2278;
+const int4Oid = 23;
 
 function viewNamed(ctx: StatementContext, name: string): ContinuousView {
   const dot = name.indexOf('.');
@@ -37,6 +40,36 @@ function activation(name: 'activate' | 'deactivate', active: boolean): SluiceFun
 const pipelinedbFunctions: SluiceFunction[] = [
   activation('activate', true),
   activation('deactivate', false),
+  {
+    schema: 'pipelinedb',
+    name: 'ttl_expire',
+    parameters: [{ name: 'name' }],
+    resultType: int4Oid,
+    call: async (ctx, args) => {
+      const view = viewNamed(ctx, required(args, 'name'));
+      if (!view.plan.ttl) throw new SqlError(SqlState.invalidParameterValue, `continuous view "${view.name}" has no TTL`);
+      let total = 0;
+      for (;;) {
+        const removed = await expireOnce(ctx.conn, view, ctx.clock(), 10_000);
+        total += removed;
+        if (removed === 0) return String(total);
+      }
+    },
+  },
+  {
+    schema: 'pipelinedb',
+    name: 'set_ttl',
+    parameters: [{ name: 'name' }, { name: 'ttl' }, { name: 'ttl_column' }],
+    resultType: boolOid,
+    call: async (ctx, args) => {
+      const view = viewNamed(ctx, required(args, 'name'));
+      const ttl = args.ttl === null || args.ttl === undefined ? undefined : await ttlOf(ctx, view.plan, args.ttl, required(args, 'ttl_column'));
+      const plan = { ...view.plan, ttl };
+      await updateViewPlan(ctx.conn, plan);
+      ctx.engine.addView(plan).active = view.active;
+      return 't';
+    },
+  },
   {
     schema: 'pipelinedb',
     name: 'truncate_continuous_view',

@@ -1,4 +1,5 @@
 import { Engine } from '../engine/engine.ts';
+import { systemClock, TtlReaper, type Clock } from '../engine/ttl.ts';
 import { withStoreSession, type ServingStore, type StoreConnection, type StoreSession } from '../engine/store.ts';
 import { bootstrapCatalog, loadStreams, loadViewPlans } from './catalog.ts';
 import type { StatementContext } from './context.ts';
@@ -20,15 +21,18 @@ export class SluiceService {
   /** Set by the server when Kafka support is wired in. */
   kafka: KafkaSources | undefined;
 
+  private reaper: TtlReaper | undefined;
+
   private constructor(
     readonly store: ServingStore,
     readonly engine: Engine,
+    readonly clock: Clock,
   ) {}
 
   /** Opens the catalog in the store and restores every stream and continuous view. */
-  static async start(store: ServingStore): Promise<SluiceService> {
+  static async start(store: ServingStore, options: { clock?: Clock; ttlIntervalMs?: number } = {}): Promise<SluiceService> {
     await loadParser();
-    const service = new SluiceService(store, new Engine());
+    const service = new SluiceService(store, new Engine(), options.clock ?? systemClock);
     registerKafkaFunctions(service.functions);
     registerPipelinedbFunctions(service.functions);
     await withStoreSession(store, async (session) => {
@@ -39,6 +43,8 @@ export class SluiceService {
       service.aggregateNames = new Set(aggregates.rows.map(([name]) => name as string));
       service.serverVersion = (await session.conn.query('SHOW server_version')).rows[0]?.[0] ?? service.serverVersion;
     });
+    service.reaper = new TtlReaper(store, service.engine, service.clock, undefined, { intervalMs: options.ttlIntervalMs ?? 1000, batchSize: 10_000 });
+    service.reaper.start();
     return service;
   }
 
@@ -55,6 +61,7 @@ export class SluiceService {
       isAggregate: (name) => this.aggregateNames.has(name),
       reloadStreams: () => this.reloadStreams(session.conn),
       kafka: this.kafka,
+      clock: this.clock,
       catalogChanged: async () => {
         await this.kafka?.syncDeclaredStreams(session.conn);
       },
@@ -63,6 +70,7 @@ export class SluiceService {
   }
 
   async close(): Promise<void> {
+    await this.reaper?.stop();
     await this.store.close();
   }
 }

@@ -3,6 +3,7 @@ import { inTransaction } from '../engine/store.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { fieldsOf, nodeKind, stringValue, walk } from './ast.ts';
 import { saveViewPlan } from './catalog.ts';
+import type { ViewPlan } from '../engine/view-plan.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
 import { planContinuousView } from './planner.ts';
 
@@ -51,10 +52,25 @@ function optionValue(option: AstFields): string | undefined {
   return stringValue(arg) ?? (nodeKind(arg) === 'Integer' ? String((fieldsOf(arg, 'Integer') as AstFields).ival ?? 0) : undefined);
 }
 
-function checkOptions(def: ViewDefinition): void {
+/** The view options Sluice understands; the rest are refused by name. */
+interface ViewOptions {
+  ttl?: string;
+  ttlColumn?: string;
+}
+
+function checkOptions(def: ViewDefinition): ViewOptions {
+  const options: ViewOptions = {};
   for (const node of def.options) {
     const option = fieldsOf(node, 'DefElem') as AstFields;
     const name = option.defname as string;
+    if (name === 'ttl') {
+      options.ttl = optionValue(option);
+      continue;
+    }
+    if (name === 'ttl_column') {
+      options.ttlColumn = optionValue(option);
+      continue;
+    }
     if (name === 'action') {
       const action = optionValue(option)?.toLowerCase();
       if (action === 'materialize') continue;
@@ -63,11 +79,15 @@ function checkOptions(def: ViewDefinition): void {
     }
     throw new SqlError(SqlState.featureNotSupported, `continuous view option "${name}" is not supported yet`);
   }
+  if ((options.ttl === undefined) !== (options.ttlColumn === undefined)) {
+    throw new SqlError(SqlState.invalidParameterValue, 'ttl and ttl_column must be given together', { hint: "WITH (ttl = '1 month', ttl_column = 'minute')" });
+  }
+  return options;
 }
 
 export async function createContinuousView(ctx: StatementContext, def: ViewDefinition, text: string): Promise<StatementResult> {
   if (def.replace) throw new SqlError(SqlState.featureNotSupported, 'CREATE OR REPLACE of a continuous view is not supported', { hint: 'DROP the view and create it again.' });
-  checkOptions(def);
+  const options = checkOptions(def);
   const schema = (def.relation.schemaname as string | undefined) ?? 'public';
   const name = def.relation.relname as string;
   const { plan, ddl } = await planContinuousView(
@@ -81,6 +101,7 @@ export async function createContinuousView(ctx: StatementContext, def: ViewDefin
     def.select,
     text,
   );
+  if (options.ttl !== undefined && options.ttlColumn !== undefined) plan.ttl = await ttlOf(ctx, plan, options.ttl, options.ttlColumn);
   await inTransaction(ctx.conn, async () => {
     for (const statement of ddl) await ctx.conn.exec(statement);
     await saveViewPlan(ctx.conn, plan);
@@ -88,4 +109,18 @@ export async function createContinuousView(ctx: StatementContext, def: ViewDefin
   ctx.engine.addView(plan);
   await ctx.catalogChanged();
   return { tag: def.materialized ? 'SELECT 0' : 'CREATE VIEW' };
+}
+
+/**
+ * PipelineDB's TTL: `ttl_column` must be a grouping column of the view holding
+ * timestamps (so whole groups expire), the interval at least one second.
+ */
+export async function ttlOf(ctx: StatementContext, plan: ViewPlan, interval: string, column: string): Promise<ViewPlan['ttl']> {
+  const group = plan.groups.find((g) => g.column === column);
+  if (!group || !['timestamptz', 'timestamp', 'date'].includes(group.typeName)) {
+    throw new SqlError(SqlState.invalidParameterValue, `ttl_column "${column}" must be a grouping column of type timestamp or date in view "${plan.name}"`);
+  }
+  const seconds = Number((await ctx.conn.query('SELECT extract(epoch FROM $1::interval)::text', [interval])).rows[0][0]);
+  if (!(seconds >= 1)) throw new SqlError(SqlState.invalidParameterValue, `ttl must be at least 1 second, not "${interval}"`);
+  return { interval, column };
 }

@@ -29,12 +29,14 @@ export interface SluiceOptions {
   dataDir?: string;
   /** Serve from this external PostgreSQL instead of the embedded store. */
   postgresUrl?: string;
+  /** The engine's clock (TTL, windows); the system clock by default. */
+  clock?: () => Date;
 }
 
 export async function startSluice(options: SluiceOptions = {}): Promise<RunningSluice> {
   const dataDir = options.postgresUrl ? '' : (options.dataDir ?? tempDataDir());
   const store = options.postgresUrl ? new ExternalStore(options.postgresUrl) : await PgliteStore.open(dataDir);
-  const service = await SluiceService.start(store);
+  const service = await SluiceService.start(store, { clock: options.clock });
   const log = pino({ level: process.env.SLUICE_LOG_LEVEL ?? 'silent' });
   const kafka = new KafkaConnector(store, service.engine, (brokers) => new KafkajsClient(brokers), log);
   service.kafka = kafka;

@@ -1,0 +1,78 @@
+import type { Logger } from 'pino';
+import type { ContinuousView } from './continuous-view.ts';
+import type { Engine } from './engine.ts';
+import { qualifiedName, quoteIdent } from './sql-text.ts';
+import type { ServingStore, StoreClient, StoreConnection } from './store.ts';
+
+/** The engine's notion of "now"; tests inject a controlled one. */
+export type Clock = () => Date;
+
+export const systemClock: Clock = () => new Date();
+
+/**
+ * Removes a TTL view's expired groups, at most `batchSize` rows per
+ * statement; returns how many were removed.
+ */
+export async function expireOnce(conn: StoreConnection, view: ContinuousView, now: Date, batchSize: number): Promise<number> {
+  const ttl = view.plan.ttl;
+  if (!ttl) return 0;
+  const mrel = qualifiedName(view.plan.schema, view.plan.mrel);
+  const result = await conn.query(
+    `DELETE FROM ${mrel} WHERE ctid IN (SELECT ctid FROM ${mrel} WHERE ${quoteIdent(ttl.column)} < $1::timestamptz - $2::interval LIMIT $3)`,
+    [now.toISOString(), ttl.interval, String(batchSize)],
+  );
+  return Number(result.command.split(' ')[1] ?? 0);
+}
+
+/**
+ * The background reaper of TTL views (PipelineDB's): every `intervalMs` it
+ * deletes expired groups in small batches, each in its own short turn on the
+ * store, so ingestion never waits long behind it.
+ */
+export class TtlReaper {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private client: StoreClient | undefined;
+
+  constructor(
+    private readonly store: ServingStore,
+    private readonly engine: Engine,
+    private readonly clock: Clock,
+    private readonly log: Logger | undefined,
+    private readonly options: { intervalMs: number; batchSize: number } = { intervalMs: 1000, batchSize: 10_000 },
+  ) {}
+
+  start(): void {
+    this.timer ??= setInterval(() => {
+      this.running ??= this.reapAll()
+        .catch((err) => this.log?.warn({ err }, 'TTL reaper failed; retrying at its next round'))
+        .finally(() => (this.running = undefined));
+    }, this.options.intervalMs);
+    this.timer.unref();
+  }
+
+  async reapAll(): Promise<void> {
+    for (const view of this.engine.allViews()) {
+      if (!view.plan.ttl) continue;
+      for (;;) {
+        this.client ??= await this.store.connect();
+        const session = await this.client.acquire();
+        let removed: number;
+        try {
+          removed = await expireOnce(session.conn, view, this.clock(), this.options.batchSize);
+        } finally {
+          session.release();
+        }
+        if (removed < this.options.batchSize) break;
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+    await this.client?.close();
+    this.client = undefined;
+  }
+}
