@@ -73,6 +73,8 @@ export interface ViewPlan {
   where?: string;
   groups: GroupPlan[];
   aggregates: AggregatePlan[];
+  /** A sliding window over `column`: the view merges, when read, the buckets of width `step` still inside `interval`. */
+  window?: { interval: string; step: string; column: string };
   /** Rows whose `column` (a grouping column of timestamps) is older than `interval` are removed by the reaper. */
   ttl?: { interval: string; column: string };
   /** The user's CREATE VIEW statement, for the catalog. */

@@ -1,6 +1,7 @@
 import type { StoreConnection } from '../engine/store.ts';
 import { Stream, type StreamColumn } from '../engine/stream.ts';
 import type { ViewPlan } from '../engine/view-plan.ts';
+import { reaggregateFunctionsSql } from '../engine/reaggregate.ts';
 
 /**
  * The catalog lives in the serving store, so a restart recovers everything.
@@ -56,7 +57,7 @@ CREATE OR REPLACE FUNCTION pipelinedb.get_streams() RETURNS SETOF pipelinedb.str
 `;
 
 export async function bootstrapCatalog(conn: StoreConnection): Promise<void> {
-  await conn.exec(`BEGIN; ${bootstrapSql} COMMIT;`);
+  await conn.exec(`BEGIN; ${bootstrapSql} ${reaggregateFunctionsSql} COMMIT;`);
 }
 
 export async function loadStreams(conn: StoreConnection): Promise<Stream[]> {

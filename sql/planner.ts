@@ -5,10 +5,10 @@ import { rolledBack, type StoreConnection } from '../engine/store.ts';
 import type { Stream } from '../engine/stream.ts';
 import { singleRowKey, type AggregateName, type AggregatePlan, type GroupPlan, type TypeRef, type ViewPlan } from '../engine/view-plan.ts';
 import {
-  columnRefParts, deparse, fieldsOf, functionName, isStar, nodeKind, sameExpression, transform, walk,
+  columnRefParts, deparse, fieldsOf, functionName, isStar, nodeKind, sameExpression, stringValue, transform, walk,
   type AstFields, type AstNode,
 } from './ast.ts';
-import { parseExpression } from './parser.ts';
+import { reaggregateSql } from '../engine/reaggregate.ts';
 
 /**
  * Turns `CREATE VIEW v AS SELECT … FROM stream …` into a ViewPlan and the DDL
@@ -47,13 +47,22 @@ interface TargetEntry {
   type: TypeRef;
 }
 
+/** A sliding window asked for with `sw`/`sw_column`/`step_factor`. */
+export interface WindowOption {
+  interval: string;
+  column?: string;
+  stepFactor?: number;
+}
+
 export async function planContinuousView(
   ctx: PlannerContext,
   view: { schema?: string; name: string },
   select: AstFields,
   definition: string,
+  windowOption?: WindowOption,
 ): Promise<PlannedView> {
   checkShape(select);
+  const window = windowOption ?? extractWindowPredicate(select);
   const { stream, range, plain } = sourceStream(ctx, select);
   const alias = sourceAlias(range);
   if (plain) unqualifyColumns(select, stream, alias);
@@ -110,6 +119,17 @@ export async function planContinuousView(
     });
   }
   const impls = aggregates.map(aggregateImpl);
+  const slidingWindow = window ? await windowOf(ctx.conn, window, stream) : undefined;
+  if (slidingWindow) {
+    const bucket = unique('_sw_bucket');
+    groups.push({
+      column: bucket,
+      sql: `date_bin('${slidingWindow.step}'::interval, ${quoteIdent(slidingWindow.column)}, timestamptz '2000-01-01 00:00:00+00')`,
+      type: 'timestamp with time zone',
+      typeName: 'timestamptz',
+    });
+    slidingWindow.bucket = bucket;
+  }
 
   const schema = view.schema ?? ctx.defaultSchema;
   const plan: ViewPlan = {
@@ -133,28 +153,104 @@ export async function planContinuousView(
       ...(a.stateColumn ? [`${quoteIdent(a.stateColumn)} bytea`] : []),
     ]),
   ];
-  /** An expression of the query rewritten over the `_mrel`: aggregates finalized, grouping keys read from their columns. */
-  const overMrel = (expr: unknown): string =>
-    deparse(
+  /** An aggregate's state column, merged across a window's buckets when the view has one. */
+  const stateOf = (a: number): string => {
+    const column = quoteIdent(aggregates[a].column);
+    if (!slidingWindow) return column;
+    const merged = reaggregateSql(aggregates[a], impls[a].stateType, column, quoteIdent(slidingWindow.bucket));
+    if (!merged) throw notSupported(`${aggregates[a].fn} in a sliding-window view`);
+    return merged;
+  };
+  /**
+   * An expression of the query rewritten over the `_mrel`: aggregates
+   * finalized, grouping keys read from their columns. Aggregates go in as
+   * placeholders replaced after deparsing, so their SQL is used verbatim.
+   */
+  const overMrel = (expr: unknown): string => {
+    const sql = deparse(
       transform(expr, (node) => {
         const a = aggregateCalls.findIndex((call) => sameExpression(call, node));
-        if (a >= 0) return parseExpression(impls[a].finalSql(quoteIdent(aggregates[a].column)));
+        if (a >= 0) return { ColumnRef: { fields: [{ String: { sval: `sluice_aggregate_${a}` } }] } };
         const g = groupExprs.findIndex((e) => sameExpression(e, node));
         if (g >= 0) return { ColumnRef: { fields: [{ String: { sval: groups[g].column } }] } };
         return undefined;
       }),
     );
+    return sql.replace(/\bsluice_aggregate_(\d+)\b/g, (_, a: string) => `(${impls[Number(a)].finalSql(stateOf(Number(a)))})`);
+  };
   const outputs = entries.map((entry) => `(${overMrel(entry.val)})::${entry.type.type} AS ${quoteIdent(entry.name)}`);
   // HAVING filters groups when the view is read, so a group reappears as soon as it qualifies.
-  const having = select.havingClause ? ` WHERE ${overMrel(select.havingClause)}` : '';
+  // A sliding window merges, when read, the buckets that still overlap the window.
+  let reading = select.havingClause ? ` WHERE ${overMrel(select.havingClause)}` : '';
+  if (slidingWindow) {
+    const userGroups = groups.filter((g) => g.column !== slidingWindow.bucket).map((g) => quoteIdent(g.column));
+    reading =
+      ` WHERE ${quoteIdent(slidingWindow.bucket)} + '${slidingWindow.step}'::interval > clock_timestamp() - '${slidingWindow.interval}'::interval` +
+      (userGroups.length ? ` GROUP BY ${userGroups.join(', ')}` : '') +
+      (select.havingClause ? ` HAVING ${overMrel(select.havingClause)}` : '');
+    plan.window = { interval: slidingWindow.interval, step: slidingWindow.step, column: slidingWindow.column };
+    const windowColumn = slidingWindow.column;
+    if (!plan.columns.includes(windowColumn)) plan.columns = stream.columns.map((c) => c.name).filter((n) => n === windowColumn || plan.columns.includes(n));
+    // The reaper drops buckets once they have left the window entirely.
+    plan.ttl = { interval: slidingWindow.retention, column: slidingWindow.bucket };
+  }
   const ddl = [
     `CREATE TABLE ${mrel} (${columnDefs.join(', ')})`,
     groups.length
       ? `CREATE UNIQUE INDEX ON ${mrel} (${groups.map((g) => quoteIdent(g.column)).join(', ')}) NULLS NOT DISTINCT`
       : `CREATE UNIQUE INDEX ON ${mrel} (${singleRowKey})`,
-    `CREATE VIEW ${qualifiedName(schema, view.name)} AS SELECT ${outputs.join(', ')} FROM ${mrel}${having}`,
+    `CREATE VIEW ${qualifiedName(schema, view.name)} AS SELECT ${outputs.join(', ')} FROM ${mrel}${reading}`,
   ];
   return { plan, ddl };
+}
+
+/**
+ * PipelineDB's other spelling of a sliding window: a top-level WHERE term
+ * `arrival_timestamp > clock_timestamp() - interval 'X'`, taken out of WHERE.
+ */
+function extractWindowPredicate(select: AstFields): WindowOption | undefined {
+  const where = select.whereClause as AstNode | undefined;
+  if (!where) return undefined;
+  const terms: AstNode[] = fieldsOf(where, 'BoolExpr')?.boolop === 'AND_EXPR' ? ((where.BoolExpr as AstFields).args as AstNode[]) : [where];
+  const index = terms.findIndex(isWindowTerm);
+  if (index < 0) return undefined;
+  const rest = terms.filter((_, i) => i !== index);
+  const term = fieldsOf(terms[index], 'A_Expr') as AstFields;
+  const minus = fieldsOf(term.rexpr, 'A_Expr') as AstFields;
+  select.whereClause = rest.length === 0 ? undefined : rest.length === 1 ? rest[0] : { BoolExpr: { boolop: 'AND_EXPR', args: rest } };
+  return { interval: `(${deparse(minus.rexpr)})::text`, column: (columnRefParts(term.lexpr) as string[]).at(-1) };
+}
+
+function isWindowTerm(node: AstNode): boolean {
+  const term = fieldsOf(node, 'A_Expr');
+  if (!term || term.kind !== 'AEXPR_OP' || stringValue((term.name as unknown[])[0]) !== '>') return false;
+  const parts = columnRefParts(term.lexpr);
+  const minus = fieldsOf(term.rexpr, 'A_Expr');
+  if (!parts || !minus || stringValue((minus.name as unknown[])[0]) !== '-') return false;
+  const clock = fieldsOf(minus.lexpr, 'FuncCall');
+  return !!clock && ['clock_timestamp', 'now'].includes(functionName(clock));
+}
+
+/**
+ * The window's step: window × step_factor / 100 (default 5), at least one
+ * second — rows are aggregated into buckets of that width (date_bin from
+ * 2000-01-01, PipelineDB's date_round).
+ */
+async function windowOf(conn: StoreConnection, option: WindowOption, stream: Stream): Promise<{ interval: string; step: string; retention: string; column: string; bucket: string }> {
+  const column = option.column ?? 'arrival_timestamp';
+  const type = stream.columns[stream.position(column) ?? -1]?.typeName;
+  if (type !== 'timestamptz' && type !== 'timestamp') {
+    throw new SqlError(SqlState.invalidParameterValue, `sw_column "${column}" must be a timestamp column of stream "${stream.name}"`);
+  }
+  const factor = option.stepFactor ?? 5;
+  if (!(factor > 0 && factor <= 50)) throw new SqlError(SqlState.invalidParameterValue, `step_factor must be in (0, 50], not ${factor}`);
+  const interval = option.interval.startsWith('(') ? (await conn.query(`SELECT ${option.interval}`)).rows[0][0] as string : option.interval;
+  const result = await conn.query(
+    "SELECT $1::interval::text, s::text, ($1::interval + s)::text FROM (SELECT greatest($1::interval * $2::float8 / 100, interval '1 second') AS s) AS step",
+    [interval, String(factor)],
+  );
+  const [window, step, retention] = result.rows[0] as string[];
+  return { interval: window, step, retention, column, bucket: '' };
 }
 
 function notSupported(what: string, hint?: string): SqlError {

@@ -5,7 +5,7 @@ import { fieldsOf, nodeKind, stringValue, walk } from './ast.ts';
 import { saveViewPlan } from './catalog.ts';
 import type { ViewPlan } from '../engine/view-plan.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
-import { planContinuousView } from './planner.ts';
+import { planContinuousView, type WindowOption } from './planner.ts';
 
 /** The parts of `CREATE VIEW`, `CREATE CONTINUOUS VIEW` and `CREATE MATERIALIZED VIEW` that matter here. */
 export interface ViewDefinition {
@@ -56,6 +56,7 @@ function optionValue(option: AstFields): string | undefined {
 interface ViewOptions {
   ttl?: string;
   ttlColumn?: string;
+  window?: WindowOption;
 }
 
 function checkOptions(def: ViewDefinition): ViewOptions {
@@ -71,6 +72,14 @@ function checkOptions(def: ViewDefinition): ViewOptions {
       options.ttlColumn = optionValue(option);
       continue;
     }
+    if (name === 'sw' || name === 'sw_column' || name === 'step_factor') {
+      options.window ??= { interval: '' };
+      const value = optionValue(option);
+      if (name === 'sw') options.window.interval = value ?? '';
+      else if (name === 'sw_column') options.window.column = value;
+      else options.window.stepFactor = Number(value);
+      continue;
+    }
     if (name === 'action') {
       const action = optionValue(option)?.toLowerCase();
       if (action === 'materialize') continue;
@@ -79,6 +88,8 @@ function checkOptions(def: ViewDefinition): ViewOptions {
     }
     throw new SqlError(SqlState.featureNotSupported, `continuous view option "${name}" is not supported yet`);
   }
+  if (options.window && !options.window.interval) throw new SqlError(SqlState.invalidParameterValue, 'sw_column and step_factor need sw', { hint: "WITH (sw = '1 hour', sw_column = 'ts')" });
+  if (options.window && options.ttl !== undefined) throw new SqlError(SqlState.invalidParameterValue, 'a view cannot have both sw and ttl');
   if ((options.ttl === undefined) !== (options.ttlColumn === undefined)) {
     throw new SqlError(SqlState.invalidParameterValue, 'ttl and ttl_column must be given together', { hint: "WITH (ttl = '1 month', ttl_column = 'minute')" });
   }
@@ -100,6 +111,7 @@ export async function createContinuousView(ctx: StatementContext, def: ViewDefin
     { schema, name },
     def.select,
     text,
+    options.window,
   );
   if (options.ttl !== undefined && options.ttlColumn !== undefined) plan.ttl = await ttlOf(ctx, plan, options.ttl, options.ttlColumn);
   await inTransaction(ctx.conn, async () => {

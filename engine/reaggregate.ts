@@ -1,0 +1,70 @@
+import type { AggregatePlan } from './view-plan.ts';
+
+/**
+ * SQL that merges many stored states of one aggregate into one (an aggregate
+ * over the state column), for reading a sliding window: the `_mrel` keeps a
+ * row per group and time bucket, and reading the view merges the buckets
+ * still inside the window. Undefined when the state cannot be merged in SQL
+ * (sketches the engine keeps).
+ *
+ * `order` orders the buckets for order-sensitive aggregates (string_agg…).
+ */
+export function reaggregateSql(plan: AggregatePlan, stateType: string, state: string, order: string): string | undefined {
+  if (plan.sketch) return undefined;
+  const floatArgument = plan.arg?.typeName === 'float4' || plan.arg?.typeName === 'float8';
+  switch (plan.fn) {
+    case 'count':
+    case 'regr_count':
+      return `sum(${state})::bigint`;
+    case 'sum':
+      return `sum(${state})::${stateType}`;
+    case 'avg':
+      return `ARRAY[sum((${state})[1]), sum((${state})[2])]`;
+    case 'min':
+    case 'max':
+    case 'bool_and':
+    case 'bool_or':
+    case 'bit_and':
+    case 'bit_or':
+      return `${plan.fn}(${state})`;
+    case 'every':
+      return `bool_and(${state})`;
+    case 'string_agg':
+      return `string_agg(${state}, ${plan.extraArgs?.[0] ?? "''"} ORDER BY ${order})`;
+    case 'array_agg':
+      return plan.distinct
+        ? `ARRAY(SELECT DISTINCT e FROM unnest(sluice.array_cat_agg(${state})) AS u(e) ORDER BY e)`
+        : `sluice.array_cat_agg(${state} ORDER BY ${order})`;
+    case 'json_agg':
+    case 'jsonb_agg':
+      return `sluice.array_cat_agg(${state} ORDER BY ${order})`;
+    case 'var_samp':
+    case 'var_pop':
+    case 'variance':
+    case 'stddev':
+    case 'stddev_samp':
+    case 'stddev_pop':
+      return floatArgument ? `sluice.float8_combine_agg(${state})` : `ARRAY[sum((${state})[1]), sum((${state})[2]), sum((${state})[3])]`;
+    case 'corr':
+    case 'covar_pop':
+    case 'covar_samp':
+    case 'regr_avgx':
+    case 'regr_avgy':
+    case 'regr_intercept':
+    case 'regr_r2':
+    case 'regr_slope':
+    case 'regr_sxx':
+    case 'regr_sxy':
+    case 'regr_syy':
+      return `sluice.float8_regr_combine_agg(${state})`;
+    default:
+      return undefined;
+  }
+}
+
+/** The aggregates reaggregateSql relies on, created in the store with the catalog. */
+export const reaggregateFunctionsSql = `
+CREATE OR REPLACE AGGREGATE sluice.array_cat_agg(anycompatiblearray) (sfunc = array_cat, stype = anycompatiblearray);
+CREATE OR REPLACE AGGREGATE sluice.float8_combine_agg(float8[]) (sfunc = float8_combine, stype = float8[], initcond = '{0,0,0}');
+CREATE OR REPLACE AGGREGATE sluice.float8_regr_combine_agg(float8[]) (sfunc = float8_regr_combine, stype = float8[], initcond = '{0,0,0,0,0,0}');
+`;

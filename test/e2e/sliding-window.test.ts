@@ -1,0 +1,72 @@
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rng } from '../support/random.ts';
+import { startSluice, type RunningSluice } from '../support/sluice.ts';
+
+/**
+ * Sliding windows, both PipelineDB spellings. Rows are aggregated into
+ * buckets of step = window × step_factor / 100 (date_bin from 2000-01-01);
+ * reading the view merges the buckets that still overlap the window, so the
+ * view ages as time passes with no new rows. Rows carry their own times here
+ * (minutes to hours in the past) instead of the test sleeping.
+ */
+describe('sliding windows', () => {
+  let sluice: RunningSluice;
+  let client: pg.Client;
+
+  beforeAll(async () => {
+    sluice = await startSluice();
+    client = await sluice.client();
+    await client.query('CREATE STREAM orders (user_id int, amount numeric, ts timestamptz)');
+    await client.query('CREATE TABLE orders_t (user_id int, amount numeric, ts timestamptz)');
+    await client.query(`CREATE VIEW per_user WITH (sw = '1 hour', sw_column = 'ts') AS
+      SELECT user_id, count(*), sum(amount), avg(amount), max(amount), var_samp(amount) AS var FROM orders GROUP BY user_id`);
+    await client.query('CREATE STREAM clicks (user_id int, amount numeric)');
+    await client.query(`CREATE VIEW recent AS SELECT count(*), sum(amount) FROM clicks
+      WHERE arrival_timestamp > clock_timestamp() - interval '10 minutes' AND amount > 0`);
+  });
+  afterAll(() => sluice.stop({ removeData: true }));
+
+  it('equals a batch query over the buckets still inside the window', async () => {
+    const r = rng(11);
+    for (let batch = 0; batch < 4; batch++) {
+      const rows = Array.from({ length: 200 }, () => `(${Math.floor(r() * 8)}, ${(r() * 100).toFixed(2)}, now() - interval '${Math.floor(r() * 150)} minutes ${Math.floor(r() * 60)} seconds')`);
+      await client.query(`INSERT INTO orders_t VALUES ${rows.join(', ')}`);
+    }
+    // The stream gets exactly the oracle's rows (with their computed times).
+    const all = (await client.query("SELECT user_id, amount::text, ts::text FROM orders_t")).rows;
+    await client.query(`INSERT INTO orders (user_id, amount, ts) VALUES ${all.map((o) => `(${o.user_id}, ${o.amount}, '${o.ts}')`).join(', ')}`);
+    const oracle = await client.query(`SELECT user_id, count(*), sum(amount), avg(amount), max(amount), var_samp(amount) AS var FROM orders_t
+      WHERE date_bin('3 minutes', ts, timestamptz '2000-01-01 00:00:00+00') + interval '3 minutes' > clock_timestamp() - interval '1 hour'
+      GROUP BY user_id ORDER BY user_id`);
+    const view = await client.query('SELECT * FROM per_user ORDER BY user_id');
+    expect(view.rows).toEqual(oracle.rows);
+    // Rows of the last hour are all in; rows older than 1 h 3 min are all out.
+    const bounds = await client.query(`SELECT
+      (SELECT count(*) FROM orders_t WHERE ts > now() - interval '1 hour')::int AS inside,
+      (SELECT count(*) FROM orders_t WHERE ts > now() - interval '63 minutes')::int AS at_most`);
+    const counted = Number((await client.query('SELECT sum(count) AS n FROM per_user')).rows[0].n);
+    expect(counted).toBeGreaterThanOrEqual(bounds.rows[0].inside);
+    expect(counted).toBeLessThanOrEqual(bounds.rows[0].at_most);
+  });
+
+  it('reads the _mrel buckets, and the reaper removes the ones that left the window', async () => {
+    const buckets = await client.query("SELECT count(*)::int AS n, min(_sw_bucket) < now() - interval '2 hours' AS has_old FROM per_user_mrel");
+    expect(buckets.rows[0].has_old).toBe(true);
+    await client.query("SELECT pipelinedb.ttl_expire('per_user')");
+    const after = await client.query("SELECT min(_sw_bucket) >= now() - interval '64 minutes' AS all_recent FROM per_user_mrel");
+    expect(after.rows[0].all_recent).toBe(true);
+  });
+
+  it('takes arrival_timestamp > clock_timestamp() - interval as a window, keeping the rest of WHERE', async () => {
+    await client.query(`INSERT INTO clicks (user_id, amount, arrival_timestamp) VALUES
+      (1, 5, now()), (1, 7, now() - interval '2 minutes'), (1, -3, now()),
+      (2, 11, now() - interval '30 minutes'), (2, 13, now() - interval '3 hours')`);
+    expect((await client.query('SELECT count::int, sum FROM recent')).rows).toEqual([{ count: 2, sum: '12' }]);
+  });
+
+  it('refuses what a window cannot merge', async () => {
+    await expect(client.query("CREATE VIEW bad WITH (sw = '1 hour') AS SELECT count(DISTINCT user_id) FROM orders")).rejects.toMatchObject({ code: '0A000' });
+    await expect(client.query("CREATE VIEW bad WITH (sw = '1 hour', sw_column = 'amount') AS SELECT count(*) FROM orders")).rejects.toMatchObject({ code: '22023' });
+  });
+});
