@@ -41,6 +41,18 @@ BEGIN
   END IF;
 END $$;
 CREATE SCHEMA IF NOT EXISTS pipelinedb;
+-- PipelineDB's time functions, where a continuous view's query (PostgreSQL) finds them.
+CREATE OR REPLACE FUNCTION public.date_round(ts timestamptz, step interval) RETURNS timestamptz
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT date_bin(step, ts, timestamptz '2000-01-01 00:00:00+00') $$;
+CREATE OR REPLACE FUNCTION public.year(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('year', ts) $$;
+CREATE OR REPLACE FUNCTION public.month(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('month', ts) $$;
+CREATE OR REPLACE FUNCTION public.day(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('day', ts) $$;
+CREATE OR REPLACE FUNCTION public.hour(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('hour', ts) $$;
+CREATE OR REPLACE FUNCTION public.minute(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('minute', ts) $$;
+CREATE OR REPLACE FUNCTION public.second(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('second', ts) $$;
+-- "Now" for reading sliding windows: the session may pin it (SET sluice.now = '…') to look at a window at a chosen instant.
+CREATE OR REPLACE FUNCTION sluice.now() RETURNS timestamptz LANGUAGE sql STABLE AS
+  $$ SELECT coalesce(nullif(current_setting('sluice.now', true), '')::timestamptz, clock_timestamp()) $$;
 CREATE OR REPLACE FUNCTION pipelinedb.version() RETURNS text LANGUAGE sql AS $$ SELECT 'Sluice 0.1.0 (PipelineDB 1.0 compatible)'::text $$;
 CREATE OR REPLACE FUNCTION pipelinedb.flush() RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
 CREATE OR REPLACE VIEW pipelinedb.views AS

@@ -185,7 +185,7 @@ export async function planContinuousView(
   if (slidingWindow) {
     const userGroups = groups.filter((g) => g.column !== slidingWindow.bucket).map((g) => quoteIdent(g.column));
     reading =
-      ` WHERE ${quoteIdent(slidingWindow.bucket)} + '${slidingWindow.step}'::interval > clock_timestamp() - '${slidingWindow.interval}'::interval` +
+      ` WHERE ${quoteIdent(slidingWindow.bucket)} + '${slidingWindow.step}'::interval > sluice.now() - '${slidingWindow.interval}'::interval` +
       (userGroups.length ? ` GROUP BY ${userGroups.join(', ')}` : '') +
       (select.havingClause ? ` HAVING ${overMrel(select.havingClause)}` : '');
     plan.window = { interval: slidingWindow.interval, step: slidingWindow.step, column: slidingWindow.column };

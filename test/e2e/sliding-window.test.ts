@@ -50,6 +50,36 @@ describe('sliding windows', () => {
     expect(counted).toBeLessThanOrEqual(bounds.rows[0].at_most);
   });
 
+  it('ages at several instants of a pinned clock (SET sluice.now), equal to the batch oracle at each', async () => {
+    for (const ago of ['0 minutes', '20 minutes', '45 minutes', '90 minutes']) {
+      const instant = (await client.query(`SELECT (now() + interval '${ago}')::text AS t`)).rows[0].t as string;
+      await client.query(`SET sluice.now = '${instant}'`);
+      const oracle = await client.query(
+        `SELECT user_id, count(*), sum(amount) FROM orders_t
+         WHERE date_bin('3 minutes', ts, timestamptz '2000-01-01 00:00:00+00') + interval '3 minutes' > $1::timestamptz - interval '1 hour'
+         GROUP BY user_id ORDER BY user_id`,
+        [instant],
+      );
+      expect((await client.query('SELECT user_id, count, sum FROM per_user ORDER BY user_id')).rows).toEqual(oracle.rows);
+    }
+    await client.query('RESET sluice.now');
+  });
+
+  it('groups by event time with date_trunc, date_round and minute() (tumbling and hopping buckets)', async () => {
+    await client.query('CREATE STREAM ticks (ts timestamptz, v int)');
+    await client.query('CREATE TABLE ticks_t (ts timestamptz, v int)');
+    await client.query("CREATE VIEW per_5m AS SELECT date_round(ts, '5 minutes') AS bucket, count(*), sum(v) FROM ticks GROUP BY bucket");
+    await client.query('CREATE VIEW per_min AS SELECT minute(ts) AS m, count(*) FROM ticks GROUP BY m');
+    await client.query("CREATE VIEW per_hour AS SELECT date_trunc('hour', ts) AS h, max(v) FROM ticks GROUP BY h");
+    const rows = "('2026-11-21 10:03:59+00', 1), ('2026-11-21 10:04:00+00', 2), ('2026-11-21 10:05:00+00', 3), (NULL, 4), ('2999-01-01 00:00:00+00', 5)";
+    await client.query(`INSERT INTO ticks VALUES ${rows}`);
+    await client.query(`INSERT INTO ticks_t VALUES ${rows}`);
+    const same = async (view: string, oracle: string) => expect((await client.query(`SELECT * FROM ${view} ORDER BY 1`)).rows).toEqual((await client.query(`${oracle} ORDER BY 1`)).rows);
+    await same('per_5m', "SELECT date_bin('5 minutes', ts, timestamptz '2000-01-01') AS bucket, count(*), sum(v) FROM ticks_t GROUP BY 1");
+    await same('per_min', "SELECT date_trunc('minute', ts) AS m, count(*) FROM ticks_t GROUP BY 1");
+    await same('per_hour', "SELECT date_trunc('hour', ts) AS h, max(v) FROM ticks_t GROUP BY 1");
+  });
+
   it('reads the _mrel buckets, and the reaper removes the ones that left the window', async () => {
     const buckets = await client.query("SELECT count(*)::int AS n, min(_sw_bucket) < now() - interval '2 hours' AS has_old FROM per_user_mrel");
     expect(buckets.rows[0].has_old).toBe(true);
