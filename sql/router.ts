@@ -1,13 +1,13 @@
 import { SqlError, SqlState } from '../engine/errors.ts';
 import type { Stream } from '../engine/stream.ts';
-import type { AstFields } from './ast.ts';
+import type { AstFields, AstNode } from './ast.ts';
 import { fieldsOf, nodeKind, walk } from './ast.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
 import { resultColumns, runFunctionCall, type FunctionRegistry } from './functions.ts';
 import type { ParsedStatement } from './parser.ts';
 import { createStream, dropObjects, dropsSluiceObjects } from './stream-ddl.ts';
 import { insertIntoStream } from './stream-writes.ts';
-import { createContinuousView, isContinuous, viewDefinition } from './view-ddl.ts';
+import { alterViewOptions, createContinuousView, findView, isContinuous, viewDefinition } from './view-ddl.ts';
 
 /**
  * Decides who runs a statement: Sluice itself (stream and view DDL, writes
@@ -127,6 +127,15 @@ export function routeStatement(ctx: RoutingContext, statement: ParsedStatement):
         return { kind: 'copyIn', target: { kind: 'stream', stream, stmt } };
       }
       if (stmt.is_from && !stmt.filename && !stmt.is_program) return { kind: 'copyIn', target: { kind: 'table', stmt } };
+      break;
+    }
+    case 'AlterTableStmt': {
+      const relation = stmt.relation as AstFields;
+      const view = stmt.objtype === 'OBJECT_VIEW' ? findView(ctx, relation) : undefined;
+      const cmds = (stmt.cmds as AstNode[] | undefined) ?? [];
+      if (view && cmds.some((c) => fieldsOf(c, 'AlterTableCmd')?.subtype === 'AT_SetRelOptions')) {
+        return sluice((c) => alterViewOptions(c, view, cmds));
+      }
       break;
     }
     case 'CreateExtensionStmt':

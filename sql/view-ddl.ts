@@ -2,7 +2,8 @@ import { SqlError, SqlState } from '../engine/errors.ts';
 import { inTransaction } from '../engine/store.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { fieldsOf, nodeKind, stringValue, walk } from './ast.ts';
-import { saveViewPlan } from './catalog.ts';
+import { saveViewPlan, updateViewPlan } from './catalog.ts';
+import type { ContinuousView } from '../engine/continuous-view.ts';
 import type { ViewPlan } from '../engine/view-plan.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
 import { planContinuousView, type WindowOption } from './planner.ts';
@@ -135,4 +136,33 @@ export async function ttlOf(ctx: StatementContext, plan: ViewPlan, interval: str
   const seconds = Number((await ctx.conn.query('SELECT extract(epoch FROM $1::interval)::text', [interval])).rows[0][0]);
   if (!(seconds >= 1)) throw new SqlError(SqlState.invalidParameterValue, `ttl must be at least 1 second, not "${interval}"`);
   return { interval, column };
+}
+
+/** A continuous view named by a relation reference. */
+export function findView(ctx: Pick<StatementContext, 'engine'>, relation: AstFields): ContinuousView | undefined {
+  const name = relation.relname as string;
+  const schema = relation.schemaname as string | undefined;
+  return schema ? ctx.engine.view(schema, name) : ctx.engine.view('public', name) ?? ctx.engine.allViews().find((v) => v.name === name);
+}
+
+/** `ALTER VIEW v SET (ttl = '…', ttl_column = '…')`, as pipelinedb.set_ttl. */
+export async function alterViewOptions(ctx: StatementContext, view: ContinuousView, cmds: AstNode[]): Promise<StatementResult> {
+  let ttl: string | undefined;
+  let column = view.plan.ttl?.column;
+  for (const cmd of cmds) {
+    const fields = fieldsOf(cmd, 'AlterTableCmd') as AstFields;
+    if (fields.subtype !== 'AT_SetRelOptions') throw new SqlError(SqlState.featureNotSupported, 'ALTER VIEW of a continuous view supports only SET (ttl = …, ttl_column = …)');
+    for (const node of (fieldsOf(fields.def, 'List')?.items as AstNode[] | undefined) ?? []) {
+      const option = fieldsOf(node, 'DefElem') as AstFields;
+      if (option.defname === 'ttl') ttl = optionValue(option);
+      else if (option.defname === 'ttl_column') column = optionValue(option);
+      else throw new SqlError(SqlState.featureNotSupported, `ALTER VIEW … SET (${option.defname as string}) is not supported for a continuous view`);
+    }
+  }
+  if (view.plan.window) throw new SqlError(SqlState.invalidParameterValue, 'a sliding-window view cannot have a ttl');
+  if (ttl === undefined || column === undefined) throw new SqlError(SqlState.invalidParameterValue, 'ALTER VIEW … SET needs ttl and ttl_column', { hint: "ALTER VIEW v SET (ttl = '1 day', ttl_column = 'day')" });
+  const plan = { ...view.plan, ttl: await ttlOf(ctx, view.plan, ttl, column) };
+  await updateViewPlan(ctx.conn, plan);
+  ctx.engine.addView(plan).active = view.active;
+  return { tag: 'ALTER VIEW' };
 }

@@ -53,6 +53,15 @@ describe('TTL', () => {
     expect(await days()).toEqual(['11-30']);
   });
 
+  it('takes ALTER VIEW … SET (ttl, ttl_column) like set_ttl', async () => {
+    await client.query("ALTER VIEW daily SET (ttl = '1 day', ttl_column = 'day')");
+    now = new Date('2026-12-10T12:00:00Z');
+    await client.query("INSERT INTO orders VALUES ('2026-12-10 01:00+00', 1), ('2026-12-08 01:00+00', 2)");
+    // With a one-day TTL at 12-10 12:00, the 11-30 and 12-08 groups have expired.
+    expect((await client.query("SELECT pipelinedb.ttl_expire('daily') AS n")).rows).toEqual([{ n: 2 }]);
+    expect(await days()).toEqual(['12-10']);
+  });
+
   it('refuses a TTL on a column that is not a grouping timestamp', async () => {
     await expect(client.query("CREATE VIEW bad WITH (ttl = '1 day', ttl_column = 'count') AS SELECT count(*) FROM orders")).rejects.toMatchObject({ code: '22023' });
     await expect(client.query("CREATE VIEW bad WITH (ttl = '1 day') AS SELECT count(*) FROM orders")).rejects.toMatchObject({ code: '22023' });
