@@ -12,12 +12,21 @@ import type { ViewPlan } from './view-plan.ts';
  */
 export function batchSource(plan: ViewPlan, stream: Stream): { withClause: string; from: string } {
   const alias = quoteIdent(plan.stream.alias);
+  const rows = batchRowsSql(plan, stream);
+  if (!plan.from) return { withClause: '', from: `${rows} AS ${alias}` };
+  return { withClause: `WITH ${quoteIdent(plan.stream.name)} AS (SELECT * FROM ${rows} AS batch) `, from: plan.from };
+}
+
+/**
+ * The batch as a sub-select. The arrays travel as text[] and each element is
+ * cast to its column's type: unnest would expand a composite element (the
+ * old/new rows of an output stream) into its fields.
+ */
+function batchRowsSql(plan: ViewPlan, stream: Stream): string {
+  if (plan.columns.length === 0) return `(SELECT n AS ${arrivalOrderColumn} FROM generate_series(1, $1::int) AS g(n))`;
   const positions = plan.columns.map((c) => stream.position(c) ?? -1);
-  const arrays = plan.columns.map((_, i) => `$${i + 1}::${stream.columns[positions[i]].type}[]`);
-  const names = [...plan.columns.map(quoteIdent), arrivalOrderColumn].join(', ');
-  const rows = plan.columns.length
-    ? (as: string) => `unnest(${arrays.join(', ')}) WITH ORDINALITY AS ${as}(${names})`
-    : (as: string) => `generate_series(1, $1::int) AS ${as}(${arrivalOrderColumn})`;
-  if (!plan.from) return { withClause: '', from: rows(alias) };
-  return { withClause: `WITH ${quoteIdent(plan.stream.name)} AS (SELECT * FROM ${rows('batch')}) `, from: plan.from };
+  const casts = plan.columns.map((c, i) => `u.c${i + 1}::${stream.columns[positions[i]].type} AS ${quoteIdent(c)}`);
+  const arrays = plan.columns.map((_, i) => `$${i + 1}::text[]`);
+  const names = [...plan.columns.map((_, i) => `c${i + 1}`), arrivalOrderColumn];
+  return `(SELECT ${[...casts, `u.${arrivalOrderColumn}`].join(', ')} FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS u(${names.join(', ')}))`;
 }

@@ -25,6 +25,8 @@ export class ContinuousView {
   private readonly engineEvaluated: boolean;
   private readonly mergeSql: string;
   private readonly storeEvaluatedSql: string;
+  /** CTEs the store-evaluated upsert reads (the batch bound to the stream's name), or ''. */
+  private storeWith = '';
   private readonly groupPositions: number[];
   private readonly argPositions: number[];
   private readonly columnPositions: number[];
@@ -61,19 +63,42 @@ export class ContinuousView {
     return this.engineEvaluated;
   }
 
-  async apply(conn: StoreConnection, batch: RowBatch): Promise<void> {
-    if (!this.active || batch.length === 0) return;
+  /**
+   * Merges a batch into the view. With `withChanges`, returns each changed
+   * group's row before and after (PostgreSQL text of the view's row type,
+   * null where there was none), for the view's output stream.
+   */
+  async apply(conn: StoreConnection, batch: RowBatch, withChanges = false): Promise<Change[]> {
+    if (!this.active || batch.length === 0) return [];
+    let changes: Change[] = [];
     // With only sketch aggregates, the sketch merger creates the groups itself.
     if (this.core.aggregates.length > 0 || !this.sketches) {
-      if (this.engineEvaluated) await this.applyInEngine(conn, batch);
-      else await this.applyInStore(conn, batch);
+      changes = this.engineEvaluated ? await this.applyInEngine(conn, batch, withChanges) : await this.applyInStore(conn, batch, withChanges);
     }
     await this.sketches?.apply(conn, batch);
+    return changes;
   }
 
-  private async applyInEngine(conn: StoreConnection, batch: RowBatch): Promise<void> {
+  /**
+   * Runs an upsert (`withClause` holds the CTEs it reads, if any) or — when
+   * changes are wanted — the upsert returning each changed group finalized
+   * before and after (PostgreSQL 18's RETURNING old/new).
+   */
+  private async upsert(conn: StoreConnection, withClause: string, body: string, params: string[], withChanges: boolean): Promise<Change[]> {
+    if (!withChanges) {
+      await conn.query(`${withClause}${body}`, params);
+      return [];
+    }
+    const finalize = qualifiedName(this.plan.schema, finalFunctionName(this.plan.name));
+    const ctes = withClause ? `${withClause.trimEnd()}, ` : 'WITH ';
+    const sql = `${ctes}changed AS (${body} RETURNING old, new) SELECT ${finalize}(old)::text, ${finalize}(new)::text FROM changed`;
+    const result = await conn.query(sql, params);
+    return result.rows.filter(([before, after]) => before !== after).map(([before, after]) => ({ before, after }));
+  }
+
+  private async applyInEngine(conn: StoreConnection, batch: RowBatch, withChanges: boolean): Promise<Change[]> {
     const groups = this.aggregate(batch);
-    if (groups.size === 0) return;
+    if (groups.size === 0) return [];
     const plan = this.core;
     const keyColumns: (string | null)[][] = plan.groups.map(() => []);
     const stateColumns: (string | null)[][] = this.aggregates.map(() => []);
@@ -87,7 +112,7 @@ export class ContinuousView {
       }
     }
     const params = [...keyColumns, ...stateColumns].map(arrayLiteral);
-    await conn.query(this.mergeSql, params);
+    return this.upsert(conn, '', this.mergeSql, params, withChanges);
   }
 
   /** Groups a batch in a Map and folds each row into its group's partial states. */
@@ -113,7 +138,7 @@ export class ContinuousView {
     return groups;
   }
 
-  private async applyInStore(conn: StoreConnection, batch: RowBatch): Promise<void> {
+  private async applyInStore(conn: StoreConnection, batch: RowBatch, withChanges: boolean): Promise<Change[]> {
     const params: string[] = this.core.columns.length === 0 ? [String(batch.length)] : [];
     for (let i = 0; i < this.columnPositions.length; i++) {
       const position = this.columnPositions[i];
@@ -126,7 +151,7 @@ export class ContinuousView {
       }
       params.push(arrayLiteral(texts));
     }
-    await conn.query(this.storeEvaluatedSql, params);
+    return this.upsert(conn, this.storeWith, this.storeEvaluatedSql, params, withChanges);
   }
 
   private get targetColumns(): string[] {
@@ -173,8 +198,25 @@ export class ContinuousView {
     const grouping = plan.groups.length
       ? ` GROUP BY ${plan.groups.map((_, i) => i + 1).join(', ')}`
       : ' HAVING count(*) > 0';
-    return `${withClause}${this.insertHead} SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping} ${this.conflictClause}`;
+    this.storeWith = withClause;
+    return `${this.insertHead} SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping} ${this.conflictClause}`;
   }
+}
+
+/** A changed group of a view: its row before and after, as PostgreSQL text of the view's row type. */
+export interface Change {
+  before: string | null;
+  after: string | null;
+}
+
+/** The SQL function that turns an `_mrel` row into the view's row. */
+export function finalFunctionName(view: string): string {
+  return `${view}_final`;
+}
+
+/** The output stream of a view (`output_of('v')`), a stream named like PipelineDB's. */
+export function outputStreamName(view: string): string {
+  return `${view}_osrel`;
 }
 
 function compositeKey(columns: Value[][], row: number): string {

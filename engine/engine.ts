@@ -1,5 +1,5 @@
 import type { RowBatch } from './batch.ts';
-import { ContinuousView } from './continuous-view.ts';
+import { ContinuousView, outputStreamName, type Change } from './continuous-view.ts';
 import { arrayLiteral } from './sql-text.ts';
 import { certainlyValidDateTime } from './values/index.ts';
 import { inTransaction, type StoreConnection } from './store.ts';
@@ -74,17 +74,29 @@ export class Engine {
     batches: Iterable<RowBatch> | AsyncIterable<RowBatch>,
     options: { afterDelivery?: () => Promise<void>; /** The caller has checked values with invalidRows already. */ validated?: boolean } = {},
   ): Promise<number> {
-    const readers = this.readersOf(stream);
     let rows = 0;
     await inTransaction(conn, async () => {
       for await (const batch of batches) {
         if (!options.validated) await validateInStore(conn, stream, batch);
-        for (const view of readers) await view.apply(conn, batch);
+        await this.deliver(conn, stream, batch);
         rows += batch.length;
       }
       await options.afterDelivery?.();
     });
     return rows;
+  }
+
+  /**
+   * Applies a batch to the views reading a stream, then the changes of those
+   * views to the views reading their output streams, and so on down the chain.
+   */
+  private async deliver(conn: StoreConnection, stream: Stream, batch: RowBatch): Promise<void> {
+    for (const view of this.readersOf(stream)) {
+      const output = this.stream(view.plan.schema, outputStreamName(view.plan.name));
+      const wanted = output !== undefined && this.readersOf(output).length > 0;
+      const changes = await view.apply(conn, batch, wanted);
+      if (output && changes.length) await this.deliver(conn, output, changeBatch(output, changes));
+    }
   }
 
   /**
@@ -110,6 +122,18 @@ export class Engine {
     }
     return invalid;
   }
+}
+
+/** A view's changes as a batch of its output stream (columns old, new, arrival_timestamp). */
+function changeBatch(output: Stream, changes: Change[]): RowBatch {
+  const arrival = new Date().toISOString();
+  const columns = output.columns.map((c) => {
+    if (c.name === 'old') return changes.map((ch) => ch.before);
+    if (c.name === 'new') return changes.map((ch) => ch.after);
+    if (c.name === 'arrival_timestamp') return changes.map(() => arrival);
+    return changes.map(() => null);
+  });
+  return { length: changes.length, columns };
 }
 
 /**

@@ -64,7 +64,9 @@ CREATE OR REPLACE VIEW pipelinedb.streams AS
   JOIN pg_foreign_server s ON s.oid = ft.ftserver
   JOIN pg_class c ON c.oid = ft.ftrelid
   JOIN pg_namespace n ON n.oid = c.relnamespace
-  WHERE s.srvname IN ('${streamServer}', '${kafkaServer}');
+  WHERE s.srvname IN ('${streamServer}', '${kafkaServer}')
+    -- output streams (output_of('v')) are the views' own, not the user's
+    AND NOT EXISTS (SELECT 1 FROM unnest(ft.ftoptions) AS o WHERE o LIKE 'output_of=%');
 CREATE OR REPLACE FUNCTION pipelinedb.get_streams() RETURNS SETOF pipelinedb.streams LANGUAGE sql AS $$ SELECT * FROM pipelinedb.streams $$;
 `;
 

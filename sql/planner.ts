@@ -1,6 +1,6 @@
 import { aggregateImpl } from '../engine/aggregates.ts';
 import { SqlError, SqlState } from '../engine/errors.ts';
-import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../engine/sql-text.ts';
 import { rolledBack, type StoreConnection } from '../engine/store.ts';
 import type { Stream } from '../engine/stream.ts';
 import { singleRowKey, type AggregateName, type AggregatePlan, type GroupPlan, type TypeRef, type ViewPlan } from '../engine/view-plan.ts';
@@ -9,6 +9,7 @@ import {
   type AstFields, type AstNode,
 } from './ast.ts';
 import { reaggregateSql } from '../engine/reaggregate.ts';
+import { finalFunctionName, outputStreamName } from '../engine/continuous-view.ts';
 
 /**
  * Turns `CREATE VIEW v AS SELECT … FROM stream …` into a ViewPlan and the DDL
@@ -62,6 +63,7 @@ export async function planContinuousView(
   windowOption?: WindowOption,
 ): Promise<PlannedView> {
   checkShape(select);
+  select.fromClause = readOutputStreams(select.fromClause as AstNode[] | undefined);
   const window = windowOption ?? extractWindowPredicate(select);
   const { stream, range, plain } = sourceStream(ctx, select);
   const alias = sourceAlias(range);
@@ -194,12 +196,21 @@ export async function planContinuousView(
     // The reaper drops buckets once they have left the window entirely.
     plan.ttl = { interval: slidingWindow.retention, column: slidingWindow.bucket };
   }
+  const viewName = qualifiedName(schema, view.name);
+  // A view that can be finalized row by row also gets an output stream (output_of('v')): its changes.
+  const outputStream = slidingWindow || aggregates.some((a) => a.sketch)
+    ? []
+    : [
+        `CREATE FUNCTION ${qualifiedName(schema, finalFunctionName(view.name))}(m ${mrel}) RETURNS ${viewName} LANGUAGE sql STABLE AS $sluice$ SELECT ${outputs.join(', ')} FROM (SELECT (m).*) AS mrel${reading} $sluice$`,
+        `CREATE FOREIGN TABLE ${qualifiedName(schema, outputStreamName(view.name))} ("old" ${viewName}, "new" ${viewName}, arrival_timestamp timestamptz) SERVER pipelinedb OPTIONS (output_of ${quoteLiteral(`${schema}.${view.name}`)})`,
+      ];
   const ddl = [
     `CREATE TABLE ${mrel} (${columnDefs.join(', ')})`,
     groups.length
       ? `CREATE UNIQUE INDEX ON ${mrel} (${groups.map((g) => quoteIdent(g.column)).join(', ')}) NULLS NOT DISTINCT`
       : `CREATE UNIQUE INDEX ON ${mrel} (${singleRowKey})`,
-    `CREATE VIEW ${qualifiedName(schema, view.name)} AS SELECT ${outputs.join(', ')} FROM ${mrel}${reading}`,
+    `CREATE VIEW ${viewName} AS SELECT ${outputs.join(', ')} FROM ${mrel}${reading}`,
+    ...outputStream,
   ];
   return { plan, ddl };
 }
@@ -251,6 +262,24 @@ async function windowOf(conn: StoreConnection, option: WindowOption, stream: Str
   );
   const [window, step, retention] = result.rows[0] as string[];
   return { interval: window, step, retention, column, bucket: '' };
+}
+
+/** `FROM output_of('v')` reads the output stream of view v, the stream `v_osrel`. */
+function readOutputStreams(from: AstNode[] | undefined): AstNode[] | undefined {
+  if (!from) return from;
+  return transform(from, (node, kind) => {
+    if (kind !== 'RangeFunction') return undefined;
+    const range = node.RangeFunction as AstFields;
+    const first = fieldsOf((range.functions as AstNode[] | undefined)?.[0], 'List')?.items as AstNode[] | undefined;
+    const call = fieldsOf(first?.[0], 'FuncCall');
+    if (!call || functionName(call) !== 'output_of') return undefined;
+    const arg = fieldsOf(((call.args as AstNode[] | undefined) ?? [])[0], 'A_Const');
+    const target = (arg?.sval as { sval?: string } | undefined)?.sval;
+    if (!target) throw notSupported('output_of with anything but a view name in quotes');
+    const dot = target.indexOf('.');
+    const relname = outputStreamName(dot > 0 ? target.slice(dot + 1) : target);
+    return { RangeVar: { ...(dot > 0 ? { schemaname: target.slice(0, dot) } : {}), relname, inh: true, relpersistence: 'p', ...(range.alias ? { alias: range.alias } : {}) } };
+  }) as AstNode[];
 }
 
 function notSupported(what: string, hint?: string): SqlError {

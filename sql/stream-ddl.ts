@@ -2,6 +2,7 @@ import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
 import { inTransaction } from '../engine/store.ts';
 import { arrivalTimestamp } from '../engine/stream.ts';
+import { finalFunctionName, outputStreamName, type ContinuousView } from '../engine/continuous-view.ts';
 import { deleteViewPlan, kafkaServer } from './catalog.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { fieldsOf, stringValue } from './ast.ts';
@@ -79,7 +80,7 @@ function findView(ctx: Pick<StatementContext, 'engine'>, target: DropTarget) {
 export async function dropObjects(ctx: StatementContext, stmt: AstFields): Promise<StatementResult> {
   const cascade = stmt.behavior === 'DROP_CASCADE';
   const type = stmt.removeType as string;
-  const views = new Set<ReturnType<typeof findView>>();
+  const views: ContinuousView[] = [];
   const tag = type === 'OBJECT_FOREIGN_TABLE' ? 'DROP FOREIGN TABLE' : type === 'OBJECT_MATVIEW' ? 'DROP MATERIALIZED VIEW' : 'DROP VIEW';
   const others: DropTarget[] = [];
   for (const target of dropTargets(stmt)) {
@@ -90,35 +91,51 @@ export async function dropObjects(ctx: StatementContext, stmt: AstFields): Promi
         continue;
       }
       const readers = ctx.engine.readersOf(stream);
-      if (readers.length && !cascade) {
-        throw new SqlError(SqlState.dependentObjectsStillExist, `cannot drop foreign table ${stream.name} because other objects depend on it`, {
-          detail: readers.map((v) => `view ${v.name} depends on foreign table ${stream.name}`).join('\n'),
-          hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
-        });
-      }
-      readers.forEach((v) => views.add(v));
+      if (readers.length && !cascade) throw dependencyError('foreign table', stream.name, readers);
+      for (const reader of readers) collectWithDependents(ctx, reader, cascade, views);
       others.push(target);
     } else {
       const view = findView(ctx, target);
-      if (view) views.add(view);
+      if (view) collectWithDependents(ctx, view, cascade, views);
       else others.push(target);
     }
   }
   await inTransaction(ctx.conn, async () => {
-    for (const view of views) {
-      if (!view) continue;
-      await ctx.conn.exec(`DROP VIEW IF EXISTS ${qualifiedName(view.plan.schema, view.plan.name)}${cascade ? ' CASCADE' : ''}`);
-      await ctx.conn.exec(`DROP TABLE IF EXISTS ${qualifiedName(view.plan.schema, view.plan.mrel)}${cascade ? ' CASCADE' : ''}`);
-      await deleteViewPlan(ctx.conn, view.plan.schema, view.plan.name);
-    }
+    for (const view of views) await dropContinuousView(ctx, view, cascade);
     if (others.length) {
       const keyword = type === 'OBJECT_FOREIGN_TABLE' ? 'FOREIGN TABLE' : type === 'OBJECT_MATVIEW' ? 'MATERIALIZED VIEW' : 'VIEW';
       const names = others.map((t) => (t.schema ? qualifiedName(t.schema, t.name) : quoteIdent(t.name)));
       await ctx.conn.exec(`DROP ${keyword}${stmt.missing_ok ? ' IF EXISTS' : ''} ${names.join(', ')}${cascade ? ' CASCADE' : ''}`);
     }
   });
-  for (const view of views) if (view) ctx.engine.removeView(view.plan.schema, view.plan.name);
+  for (const view of views) ctx.engine.removeView(view.plan.schema, view.plan.name);
   await ctx.reloadStreams();
   await ctx.catalogChanged();
   return { tag };
+}
+
+function dependencyError(kind: string, name: string, dependents: ContinuousView[]): SqlError {
+  return new SqlError(SqlState.dependentObjectsStillExist, `cannot drop ${kind} ${name} because other objects depend on it`, {
+    detail: dependents.map((v) => `view ${v.name} depends on ${kind} ${name}`).join('\n'),
+    hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
+  });
+}
+
+/** The views reading a view's output stream, dependents first, as PostgreSQL orders a cascade. */
+function collectWithDependents(ctx: StatementContext, view: ContinuousView, cascade: boolean, into: ContinuousView[]): void {
+  if (into.includes(view)) return;
+  const output = ctx.engine.stream(view.plan.schema, outputStreamName(view.plan.name));
+  const dependents = output ? ctx.engine.readersOf(output) : [];
+  if (dependents.length && !cascade) throw dependencyError('view', view.name, dependents);
+  for (const dependent of dependents) collectWithDependents(ctx, dependent, cascade, into);
+  into.push(view);
+}
+
+async function dropContinuousView(ctx: StatementContext, view: ContinuousView, cascade: boolean): Promise<void> {
+  const { schema, name, mrel } = view.plan;
+  await ctx.conn.exec(`DROP FOREIGN TABLE IF EXISTS ${qualifiedName(schema, outputStreamName(name))}`);
+  await ctx.conn.exec(`DROP FUNCTION IF EXISTS ${qualifiedName(schema, finalFunctionName(name))}(${qualifiedName(schema, mrel)})`);
+  await ctx.conn.exec(`DROP VIEW IF EXISTS ${qualifiedName(schema, name)}${cascade ? ' CASCADE' : ''}`);
+  await ctx.conn.exec(`DROP TABLE IF EXISTS ${qualifiedName(schema, mrel)}${cascade ? ' CASCADE' : ''}`);
+  await deleteViewPlan(ctx.conn, schema, name);
 }

@@ -1,7 +1,7 @@
 import { SqlError, SqlState } from '../engine/errors.ts';
 import { inTransaction } from '../engine/store.ts';
 import type { AstFields, AstNode } from './ast.ts';
-import { fieldsOf, nodeKind, stringValue, walk } from './ast.ts';
+import { fieldsOf, functionName, nodeKind, stringValue, walk } from './ast.ts';
 import { saveViewPlan, updateViewPlan } from './catalog.ts';
 import type { ContinuousView } from '../engine/continuous-view.ts';
 import type { ViewPlan } from '../engine/view-plan.ts';
@@ -37,6 +37,7 @@ export function isContinuous(ctx: Pick<StatementContext, 'engine'>, def: ViewDef
   if (def.options.some((o) => fieldsOf(o, 'DefElem')?.defname === 'action')) return true;
   let readsStream = false;
   walk(def.select.fromClause, (node, kind) => {
+    if (kind === 'FuncCall' && functionName(node.FuncCall as AstFields) === 'output_of') readsStream = true;
     if (kind === 'RangeVar') {
       const range = node.RangeVar as AstFields;
       if (findStream(ctx, range.schemaname as string | undefined, range.relname as string)) readsStream = true;
@@ -119,6 +120,7 @@ export async function createContinuousView(ctx: StatementContext, def: ViewDefin
     for (const statement of ddl) await ctx.conn.exec(statement);
     await saveViewPlan(ctx.conn, plan);
   });
+  await ctx.reloadStreams();
   ctx.engine.addView(plan);
   await ctx.catalogChanged();
   return { tag: def.materialized ? 'SELECT 0' : 'CREATE VIEW' };
