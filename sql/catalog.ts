@@ -76,7 +76,7 @@ export async function bootstrapCatalog(conn: StoreConnection): Promise<void> {
 
 export async function loadStreams(conn: StoreConnection): Promise<Stream[]> {
   const result = await conn.query(`
-    SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, a.atttypmod, a.atttypid, array_to_json(ft.ftoptions)::text
+    SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), t.typname, a.atttypmod, a.atttypid, CASE WHEN s.srvname = $2 THEN array_to_json(ft.ftoptions)::text END
     FROM pg_foreign_table ft
     JOIN pg_foreign_server s ON s.oid = ft.ftserver
     JOIN pg_class c ON c.oid = ft.ftrelid
