@@ -1,5 +1,7 @@
 import type { RowBatch } from './batch.ts';
+import { ContinuousTransform } from './continuous-transform.ts';
 import { ContinuousView, outputStreamName, type Change } from './continuous-view.ts';
+import { SqlError, SqlState } from './errors.ts';
 import { arrayLiteral } from './sql-text.ts';
 import { certainlyValidDateTime } from './values/index.ts';
 import { inTransaction, type StoreConnection } from './store.ts';
@@ -13,6 +15,7 @@ import type { ViewPlan } from './view-plan.ts';
 export class Engine {
   private readonly streams = new Map<string, Stream>();
   private readonly views = new Map<string, ContinuousView>();
+  private readonly transforms = new Map<string, ContinuousTransform>();
   private names: Set<string> | undefined;
 
   stream(schema: string, name: string): Stream | undefined {
@@ -31,6 +34,14 @@ export class Engine {
     return [...this.views.values()];
   }
 
+  transform(schema: string, name: string): ContinuousTransform | undefined {
+    return this.transforms.get(streamKey(schema, name));
+  }
+
+  allTransforms(): ContinuousTransform[] {
+    return [...this.transforms.values()];
+  }
+
   /** Lower-cased names of every stream (a statement naming none, and no DDL, is not the engine's). */
   streamNames(): ReadonlySet<string> {
     this.names ??= new Set([...this.streams.values()].map((s) => s.name.toLowerCase()));
@@ -42,26 +53,35 @@ export class Engine {
     this.names = undefined;
     this.streams.clear();
     for (const s of streams) this.streams.set(s.key, s);
-    for (const [key, view] of this.views) {
-      const stream = this.streams.get(streamKey(view.plan.stream.schema, view.plan.stream.name));
-      if (stream && stream !== view.stream) this.views.set(key, new ContinuousView(view.plan, stream));
+    for (const reader of [...this.views.values(), ...this.transforms.values()]) {
+      const stream = this.streams.get(streamKey(reader.plan.stream.schema, reader.plan.stream.name));
+      if (stream && stream !== reader.stream) this.addView(reader.plan).active = reader.active;
     }
   }
 
-  addView(plan: ViewPlan): ContinuousView {
+  /** Registers a continuous view or transform (replacing one of the same name). */
+  addView(plan: ViewPlan): ContinuousView | ContinuousTransform {
     const stream = this.stream(plan.stream.schema, plan.stream.name);
     if (!stream) throw new Error(`stream ${plan.stream.schema}.${plan.stream.name} of view ${plan.name} is missing`);
+    const key = streamKey(plan.schema, plan.name);
+    if (plan.transform) {
+      const transform = new ContinuousTransform({ ...plan, transform: plan.transform }, stream);
+      this.transforms.set(key, transform);
+      return transform;
+    }
     const view = new ContinuousView(plan, stream);
-    this.views.set(streamKey(plan.schema, plan.name), view);
+    this.views.set(key, view);
     return view;
   }
 
   removeView(schema: string, name: string): void {
     this.views.delete(streamKey(schema, name));
+    this.transforms.delete(streamKey(schema, name));
   }
 
-  readersOf(stream: Stream): ContinuousView[] {
-    return this.allViews().filter((v) => v.stream.key === stream.key);
+  /** The continuous views and transforms reading a stream. */
+  readersOf(stream: Stream): (ContinuousView | ContinuousTransform)[] {
+    return [...this.views.values(), ...this.transforms.values()].filter((v) => v.stream.key === stream.key);
   }
 
   /**
@@ -91,10 +111,24 @@ export class Engine {
    * views to the views reading their output streams, and so on down the chain.
    */
   private async deliver(conn: StoreConnection, stream: Stream, batch: RowBatch): Promise<void> {
-    for (const view of this.readersOf(stream)) {
-      const output = this.stream(view.plan.schema, outputStreamName(view.plan.name));
+    for (const reader of this.readersOf(stream)) {
+      const output = this.stream(reader.plan.schema, outputStreamName(reader.plan.name));
       const wanted = output !== undefined && this.readersOf(output).length > 0;
-      const changes = await view.apply(conn, batch, wanted);
+      if (reader instanceof ContinuousTransform) {
+        const rows = await reader.apply(conn, batch);
+        if (rows.length === 0) continue;
+        const names = reader.plan.transform.outputs.map((o) => o.name);
+        for (const target of reader.plan.transform.insertInto) {
+          const into = this.stream(target.schema, target.name);
+          if (!into) throw new SqlError(SqlState.undefinedTable, `stream "${target.name}" of transform ${reader.name} does not exist`);
+          const derived = rowsToBatch(into, names, rows);
+          await validateInStore(conn, into, derived);
+          await this.deliver(conn, into, derived);
+        }
+        if (output && wanted) await this.deliver(conn, output, rowsToBatch(output, names, rows));
+        continue;
+      }
+      const changes = await reader.apply(conn, batch, wanted);
       if (output && changes.length) await this.deliver(conn, output, changeBatch(output, changes));
     }
   }
@@ -122,6 +156,25 @@ export class Engine {
     }
     return invalid;
   }
+}
+
+/**
+ * Rows a transform selected, as a batch of another stream: columns match by
+ * name (a column the rows lack is NULL; arrival_timestamp is now unless given),
+ * values go through the target columns' input functions.
+ */
+function rowsToBatch(stream: Stream, names: string[], rows: (string | null)[][]): RowBatch {
+  const arrival = new Date().toISOString();
+  const columns = stream.columns.map((column, c) => {
+    const from = names.indexOf(column.name);
+    const input = stream.inputs[c];
+    return rows.map((row) => {
+      const text = from >= 0 ? row[from] : null;
+      if (text === null) return column.name === 'arrival_timestamp' ? arrival : null;
+      return input ? input(text) : text;
+    });
+  });
+  return { length: rows.length, columns };
 }
 
 /** A view's changes as a batch of its output stream (columns old, new, arrival_timestamp). */

@@ -56,6 +56,15 @@ export interface AggregatePlan {
   stateColumn?: string;
 }
 
+export interface TransformPlan {
+  /** The selected columns, as SQL over the batch. */
+  outputs: { name: string; type: string; sql: string }[];
+  /** `outputfunc=pipelinedb.insert_into_stream('s', …)`: the streams its rows are written to. */
+  insertInto: { schema: string; name: string }[];
+  /** Another outputfunc: a table whose AFTER INSERT trigger calls it with each row as NEW. */
+  triggerTable?: { schema: string; name: string };
+}
+
 export interface ViewPlan {
   schema: string;
   name: string;
@@ -77,6 +86,8 @@ export interface ViewPlan {
   window?: { interval: string; step: string; column: string };
   /** Rows whose `column` (a grouping column of timestamps) is older than `interval` are removed by the reaper. */
   ttl?: { interval: string; column: string };
+  /** Set for a continuous transform (`action=transform`): its rows go on rather than being aggregated. */
+  transform?: TransformPlan;
   /** The user's CREATE VIEW statement, for the catalog. */
   definition: string;
 }

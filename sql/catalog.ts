@@ -56,8 +56,13 @@ CREATE OR REPLACE FUNCTION sluice.now() RETURNS timestamptz LANGUAGE sql STABLE 
 CREATE OR REPLACE FUNCTION pipelinedb.version() RETURNS text LANGUAGE sql AS $$ SELECT 'Sluice 0.1.0 (PipelineDB 1.0 compatible)'::text $$;
 CREATE OR REPLACE FUNCTION pipelinedb.flush() RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
 CREATE OR REPLACE VIEW pipelinedb.views AS
-  SELECT v.schema, v.name, v.definition AS query, v.stream_schema, v.stream, v.created_at, v.active FROM sluice.views v;
+  SELECT v.schema, v.name, v.definition AS query, v.stream_schema, v.stream, v.created_at, v.active FROM sluice.views v WHERE NOT v.plan ? 'transform';
 CREATE OR REPLACE FUNCTION pipelinedb.get_views() RETURNS SETOF pipelinedb.views LANGUAGE sql AS $$ SELECT * FROM pipelinedb.views $$;
+CREATE OR REPLACE VIEW pipelinedb.transforms AS
+  SELECT v.schema, v.name, v.definition AS query, v.stream_schema, v.stream,
+         v.plan->'transform'->'insertInto' AS insert_into, v.plan->'transform' ? 'triggerTable' AS has_outputfunc, v.created_at, v.active
+  FROM sluice.views v WHERE v.plan ? 'transform';
+CREATE OR REPLACE FUNCTION pipelinedb.get_transforms() RETURNS SETOF pipelinedb.transforms LANGUAGE sql AS $$ SELECT * FROM pipelinedb.transforms $$;
 CREATE OR REPLACE VIEW pipelinedb.streams AS
   SELECT n.nspname AS schema, c.relname AS name
   FROM pg_foreign_table ft

@@ -265,7 +265,7 @@ async function windowOf(conn: StoreConnection, option: WindowOption, stream: Str
 }
 
 /** `FROM output_of('v')` reads the output stream of view v, the stream `v_osrel`. */
-function readOutputStreams(from: AstNode[] | undefined): AstNode[] | undefined {
+export function readOutputStreams(from: AstNode[] | undefined): AstNode[] | undefined {
   if (!from) return from;
   return transform(from, (node, kind) => {
     if (kind !== 'RangeFunction') return undefined;
@@ -282,7 +282,7 @@ function readOutputStreams(from: AstNode[] | undefined): AstNode[] | undefined {
   }) as AstNode[];
 }
 
-function notSupported(what: string, hint?: string): SqlError {
+export function notSupported(what: string, hint?: string): SqlError {
   return new SqlError(SqlState.featureNotSupported, `${what} is not supported in a continuous view`, { hint });
 }
 
@@ -317,7 +317,7 @@ function checkShape(select: AstFields): void {
  * sub-selects in which the stream appears exactly once beside ordinary
  * tables (enrichment): those run in the store for each batch.
  */
-function sourceStream(ctx: PlannerContext, select: AstFields): { stream: Stream; range: AstFields; plain: boolean } {
+export function sourceStream(ctx: PlannerContext, select: AstFields): { stream: Stream; range: AstFields; plain: boolean } {
   const from = (select.fromClause as AstNode[] | undefined) ?? [];
   if (from.length === 0) throw notSupported('a view without FROM');
   const found: { stream: Stream; range: AstFields }[] = [];
@@ -334,7 +334,7 @@ function sourceStream(ctx: PlannerContext, select: AstFields): { stream: Stream;
   return { ...found[0], plain };
 }
 
-function sourceAlias(range: AstFields): string {
+export function sourceAlias(range: AstFields): string {
   const alias = range.alias as { aliasname?: string } | undefined;
   return alias?.aliasname ?? (range.relname as string);
 }
@@ -343,7 +343,7 @@ function sourceAlias(range: AstFields): string {
  * Drops `stream.` / `schema.stream.` / `alias.` qualifiers from column
  * references, so the same expressions can run over a batch (`unnest(…) AS alias(cols)`).
  */
-function unqualifyColumns(select: AstFields, stream: Stream, alias: string): void {
+export function unqualifyColumns(select: AstFields, stream: Stream, alias: string): void {
   walk(select, (node, kind) => {
     if (kind !== 'ColumnRef') return;
     const ref = node.ColumnRef as AstFields;
@@ -387,7 +387,7 @@ function constantArgument(node: AstNode): string {
   return deparse(node);
 }
 
-function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNode[] {
+export function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNode[] {
   const calls: AstNode[] = [];
   walk(exprs, (node, kind) => {
     if (kind !== 'FuncCall') return;
@@ -428,7 +428,7 @@ function resolveGroupExprs(select: AstFields, targets: AstFields[], stream: Stre
   return exprs;
 }
 
-function referencedColumns(select: AstFields, stream: Stream): string[] {
+export function referencedColumns(select: AstFields, stream: Stream): string[] {
   const names = new Set<string>();
   walk(select, (node, kind) => {
     if (kind !== 'ColumnRef') return;
@@ -449,7 +449,7 @@ interface QueryTypes {
  * keys and aggregate arguments, by defining (and rolling back) views over the
  * stream's foreign table. Any error in the query surfaces here, as PostgreSQL reports it.
  */
-async function typeQuery(
+export async function typeQuery(
   conn: StoreConnection,
   select: AstFields,
   from: string,

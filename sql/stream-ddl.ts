@@ -3,6 +3,10 @@ import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
 import { inTransaction } from '../engine/store.ts';
 import { arrivalTimestamp } from '../engine/stream.ts';
 import { finalFunctionName, outputStreamName, type ContinuousView } from '../engine/continuous-view.ts';
+import type { ContinuousTransform } from '../engine/continuous-transform.ts';
+
+/** What DROP handles: continuous views and transforms. */
+type Reader = ContinuousView | ContinuousTransform;
 import { deleteViewPlan, kafkaServer } from './catalog.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { fieldsOf, stringValue } from './ast.ts';
@@ -72,15 +76,21 @@ export function dropsSluiceObjects(ctx: Pick<StatementContext, 'engine'>, stmt: 
   return false;
 }
 
-function findView(ctx: Pick<StatementContext, 'engine'>, target: DropTarget) {
-  return target.schema ? ctx.engine.view(target.schema, target.name) : ctx.engine.view('public', target.name) ?? ctx.engine.allViews().find((v) => v.name === target.name);
+function findView(ctx: Pick<StatementContext, 'engine'>, target: DropTarget): Reader | undefined {
+  const { engine } = ctx;
+  if (target.schema) return engine.view(target.schema, target.name) ?? engine.transform(target.schema, target.name);
+  return (
+    engine.view('public', target.name) ??
+    engine.transform('public', target.name) ??
+    [...engine.allViews(), ...engine.allTransforms()].find((v) => v.name === target.name)
+  );
 }
 
 /** DROP VIEW / DROP FOREIGN TABLE / DROP STREAM naming Sluice objects, with PostgreSQL's dependency rules. */
 export async function dropObjects(ctx: StatementContext, stmt: AstFields): Promise<StatementResult> {
   const cascade = stmt.behavior === 'DROP_CASCADE';
   const type = stmt.removeType as string;
-  const views: ContinuousView[] = [];
+  const views: Reader[] = [];
   const tag = type === 'OBJECT_FOREIGN_TABLE' ? 'DROP FOREIGN TABLE' : type === 'OBJECT_MATVIEW' ? 'DROP MATERIALIZED VIEW' : 'DROP VIEW';
   const others: DropTarget[] = [];
   for (const target of dropTargets(stmt)) {
@@ -114,7 +124,7 @@ export async function dropObjects(ctx: StatementContext, stmt: AstFields): Promi
   return { tag };
 }
 
-function dependencyError(kind: string, name: string, dependents: ContinuousView[]): SqlError {
+function dependencyError(kind: string, name: string, dependents: Reader[]): SqlError {
   return new SqlError(SqlState.dependentObjectsStillExist, `cannot drop ${kind} ${name} because other objects depend on it`, {
     detail: dependents.map((v) => `view ${v.name} depends on ${kind} ${name}`).join('\n'),
     hint: 'Use DROP ... CASCADE to drop the dependent objects too.',
@@ -122,7 +132,7 @@ function dependencyError(kind: string, name: string, dependents: ContinuousView[
 }
 
 /** The views reading a view's output stream, dependents first, as PostgreSQL orders a cascade. */
-function collectWithDependents(ctx: StatementContext, view: ContinuousView, cascade: boolean, into: ContinuousView[]): void {
+function collectWithDependents(ctx: StatementContext, view: Reader, cascade: boolean, into: Reader[]): void {
   if (into.includes(view)) return;
   const output = ctx.engine.stream(view.plan.schema, outputStreamName(view.plan.name));
   const dependents = output ? ctx.engine.readersOf(output) : [];
@@ -131,9 +141,15 @@ function collectWithDependents(ctx: StatementContext, view: ContinuousView, casc
   into.push(view);
 }
 
-async function dropContinuousView(ctx: StatementContext, view: ContinuousView, cascade: boolean): Promise<void> {
+async function dropContinuousView(ctx: StatementContext, view: Reader, cascade: boolean): Promise<void> {
   const { schema, name, mrel } = view.plan;
   await ctx.conn.exec(`DROP FOREIGN TABLE IF EXISTS ${qualifiedName(schema, outputStreamName(name))}`);
+  if (view.plan.transform) {
+    const table = view.plan.transform.triggerTable;
+    if (table) await ctx.conn.exec(`DROP TABLE IF EXISTS ${qualifiedName(table.schema, table.name)}`);
+    await deleteViewPlan(ctx.conn, schema, name);
+    return;
+  }
   await ctx.conn.exec(`DROP FUNCTION IF EXISTS ${qualifiedName(schema, finalFunctionName(name))}(${qualifiedName(schema, mrel)})`);
   await ctx.conn.exec(`DROP VIEW IF EXISTS ${qualifiedName(schema, name)}${cascade ? ' CASCADE' : ''}`);
   await ctx.conn.exec(`DROP TABLE IF EXISTS ${qualifiedName(schema, mrel)}${cascade ? ' CASCADE' : ''}`);

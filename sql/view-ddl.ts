@@ -7,6 +7,7 @@ import type { ContinuousView } from '../engine/continuous-view.ts';
 import type { ViewPlan } from '../engine/view-plan.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
 import { planContinuousView, type WindowOption } from './planner.ts';
+import { planTransform } from './transform-planner.ts';
 
 /** The parts of `CREATE VIEW`, `CREATE CONTINUOUS VIEW` and `CREATE MATERIALIZED VIEW` that matter here. */
 export interface ViewDefinition {
@@ -56,6 +57,8 @@ function optionValue(option: AstFields): string | undefined {
 
 /** The view options Sluice understands; the rest are refused by name. */
 interface ViewOptions {
+  /** action=transform, with its outputfunc (parsed as a type name whose modifiers are the arguments). */
+  transform?: { outputFunction?: AstFields };
   ttl?: string;
   ttlColumn?: string;
   window?: WindowOption;
@@ -68,6 +71,10 @@ function checkOptions(def: ViewDefinition): ViewOptions {
     const name = option.defname as string;
     if (name === 'ttl') {
       options.ttl = optionValue(option);
+      continue;
+    }
+    if (name === 'outputfunc') {
+      options.transform = { ...options.transform, outputFunction: fieldsOf(option.arg, 'TypeName') };
       continue;
     }
     if (name === 'ttl_column') {
@@ -85,10 +92,16 @@ function checkOptions(def: ViewDefinition): ViewOptions {
     if (name === 'action') {
       const action = optionValue(option)?.toLowerCase();
       if (action === 'materialize') continue;
-      if (action === 'transform') throw new SqlError(SqlState.featureNotSupported, 'continuous transforms (action=transform) are not supported yet');
+      if (action === 'transform') {
+        options.transform ??= {};
+        continue;
+      }
       throw new SqlError(SqlState.invalidParameterValue, `invalid action "${action}"`, { hint: 'Use action=materialize or action=transform.' });
     }
     throw new SqlError(SqlState.featureNotSupported, `continuous view option "${name}" is not supported yet`);
+  }
+  if (options.transform?.outputFunction && !def.options.some((o) => fieldsOf(o, 'DefElem')?.defname === 'action')) {
+    throw new SqlError(SqlState.invalidParameterValue, 'outputfunc needs action=transform');
   }
   if (options.window && !options.window.interval) throw new SqlError(SqlState.invalidParameterValue, 'sw_column and step_factor need sw', { hint: "WITH (sw = '1 hour', sw_column = 'ts')" });
   if (options.window && options.ttl !== undefined) throw new SqlError(SqlState.invalidParameterValue, 'a view cannot have both sw and ttl');
@@ -103,18 +116,15 @@ export async function createContinuousView(ctx: StatementContext, def: ViewDefin
   const options = checkOptions(def);
   const schema = (def.relation.schemaname as string | undefined) ?? 'public';
   const name = def.relation.relname as string;
-  const { plan, ddl } = await planContinuousView(
-    {
-      conn: ctx.conn,
-      findStream: (s, n) => findStream(ctx, s, n),
-      isAggregate: ctx.isAggregate,
-      defaultSchema: schema,
-    },
-    { schema, name },
-    def.select,
-    text,
-    options.window,
-  );
+  const planner = {
+    conn: ctx.conn,
+    findStream: (s: string | undefined, n: string) => findStream(ctx, s, n),
+    isAggregate: ctx.isAggregate,
+    defaultSchema: schema,
+  };
+  const { plan, ddl } = options.transform
+    ? await planTransform(planner, { schema, name }, def.select, text, options.transform.outputFunction)
+    : await planContinuousView(planner, { schema, name }, def.select, text, options.window);
   if (options.ttl !== undefined && options.ttlColumn !== undefined) plan.ttl = await ttlOf(ctx, plan, options.ttl, options.ttlColumn);
   await inTransaction(ctx.conn, async () => {
     for (const statement of ddl) await ctx.conn.exec(statement);

@@ -1,0 +1,87 @@
+import { SqlError, SqlState } from '../engine/errors.ts';
+import { outputStreamName } from '../engine/continuous-view.ts';
+import { qualifiedName, quoteIdent, quoteLiteral } from '../engine/sql-text.ts';
+import type { TransformPlan, ViewPlan } from '../engine/view-plan.ts';
+import type { AstFields, AstNode } from './ast.ts';
+import { deparse, fieldsOf, isStar, stringValue, transform } from './ast.ts';
+import {
+  collectAggregates, notSupported, readOutputStreams, referencedColumns, sourceAlias, sourceStream, typeQuery, unqualifyColumns,
+  type PlannedView, type PlannerContext,
+} from './planner.ts';
+
+/**
+ * `CREATE VIEW t WITH (action=transform[, outputfunc=f]) AS SELECT … FROM
+ * stream [WHERE …]`: no aggregation, the selected rows go on — to the streams
+ * of `pipelinedb.insert_into_stream('s', …)`, to a trigger function `f`
+ * (called with each row as NEW, as PipelineDB did), and to `output_of('t')`.
+ */
+export async function planTransform(
+  ctx: PlannerContext,
+  view: { schema: string; name: string },
+  select: AstFields,
+  definition: string,
+  outputFunction: AstFields | undefined,
+): Promise<PlannedView> {
+  if (select.groupClause || select.havingClause) throw notSupported('GROUP BY or HAVING in a transform', 'Aggregate in a continuous view reading the transform with output_of.');
+  select.fromClause = readOutputStreams(select.fromClause as AstNode[] | undefined);
+  const { stream, range, plain } = sourceStream(ctx, select);
+  const alias = sourceAlias(range);
+  if (plain) unqualifyColumns(select, stream, alias);
+  const targets = (select.targetList as AstNode[]).map((t) => fieldsOf(t, 'ResTarget') as AstFields);
+  if (collectAggregates(ctx, targets.map((t) => t.val as AstNode)).length) throw notSupported('an aggregate in a transform');
+  if (!plain && targets.some((t) => isStar(t.val))) throw notSupported('* in a transform that joins tables', 'List the columns.');
+  const fromSql = plain
+    ? undefined
+    : deparse(transform(select.fromClause, (node, kind) => (kind === 'RangeVar' && node.RangeVar === range ? { RangeVar: { ...range, schemaname: undefined } } : undefined)));
+  const types = await typeQuery(ctx.conn, select, plain ? `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}` : deparse(select.fromClause), [], []);
+  // `*` becomes the stream's columns, which PostgreSQL listed for the probe.
+  const outputs = targets.flatMap((t) =>
+    isStar(t.val)
+      ? stream.columns.map((c) => ({ name: c.name, sql: quoteIdent(c.name) }))
+      : [{ name: '', sql: deparse(t.val) }],
+  ).map((o, i) => ({ name: types.outputs[i].name, type: types.outputs[i].type.type, sql: o.sql }));
+
+  const insertInto: TransformPlan['insertInto'] = [];
+  let triggerFunction: string | undefined;
+  if (outputFunction) {
+    const names = ((outputFunction.names as unknown[]) ?? []).map(stringValue) as string[];
+    const args = ((outputFunction.typmods as AstNode[] | undefined) ?? []).map((a) => (fieldsOf(a, 'A_Const')?.sval as { sval?: string } | undefined)?.sval ?? deparse(a));
+    if (names.join('.') === 'pipelinedb.insert_into_stream' || names.join('.') === 'insert_into_stream') {
+      if (args.length === 0) throw new SqlError(SqlState.invalidParameterValue, 'pipelinedb.insert_into_stream needs the streams to write to');
+      for (const arg of args) {
+        const dot = arg.indexOf('.');
+        const target = dot > 0 ? ctx.findStream(arg.slice(0, dot), arg.slice(dot + 1)) : ctx.findStream(undefined, arg);
+        if (!target) throw new SqlError(SqlState.undefinedTable, `stream "${arg}" does not exist`);
+        insertInto.push({ schema: target.schema, name: target.name });
+      }
+    } else {
+      triggerFunction = `${names.map(quoteIdent).join('.')}(${args.map(quoteLiteral).join(', ')})`;
+    }
+  }
+  const triggerTable = triggerFunction ? { schema: 'sluice', name: `transform_${view.schema}_${view.name}` } : undefined;
+  const plan: ViewPlan = {
+    schema: view.schema,
+    name: view.name,
+    mrel: '',
+    stream: { schema: stream.schema, name: stream.name, alias },
+    columns: plain ? referencedColumns(select, stream) : stream.columns.map((c) => c.name),
+    from: fromSql,
+    where: select.whereClause ? deparse(select.whereClause) : undefined,
+    groups: [],
+    aggregates: [],
+    transform: { outputs, insertInto, triggerTable },
+    definition,
+  };
+  if (plain && targets.some((t) => isStar(t.val))) plan.columns = stream.columns.map((c) => c.name);
+  const columns = outputs.map((o) => `${quoteIdent(o.name)} ${o.type}`).join(', ');
+  const ddl = [
+    `CREATE FOREIGN TABLE ${qualifiedName(view.schema, outputStreamName(view.name))} (${columns}${outputs.some((o) => o.name === 'arrival_timestamp') ? '' : ', arrival_timestamp timestamptz'}) SERVER pipelinedb OPTIONS (output_of ${quoteLiteral(`${view.schema}.${view.name}`)})`,
+    ...(triggerTable
+      ? [
+          `CREATE TABLE ${qualifiedName(triggerTable.schema, triggerTable.name)} (${columns})`,
+          `CREATE TRIGGER sluice_outputfunc AFTER INSERT ON ${qualifiedName(triggerTable.schema, triggerTable.name)} FOR EACH ROW EXECUTE FUNCTION ${triggerFunction}`,
+        ]
+      : []),
+  ];
+  return { plan, ddl };
+}
