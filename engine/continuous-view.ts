@@ -5,6 +5,7 @@ import { isSketchAggregate } from './sketch-aggregates.ts';
 import { SketchMerger } from './sketch-merge.ts';
 import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
 import type { StoreConnection } from './store.ts';
+import { SqlError, SqlState } from './errors.ts';
 import type { Stream } from './stream.ts';
 import { toPgText, type Value } from './values/index.ts';
 import { singleRowKey, type ViewPlan } from './view-plan.ts';
@@ -152,6 +153,18 @@ export class ContinuousView {
       params.push(arrayLiteral(texts));
     }
     return this.upsert(conn, this.storeWith, this.storeEvaluatedSql, params, withChanges);
+  }
+
+  /**
+   * pipelinedb.combine_table: merges the rows of a table shaped like the
+   * `_mrel` (group columns and states) into the view, as if they had been
+   * computed from the stream. Returns the number of rows read.
+   */
+  async combineTable(conn: StoreConnection, table: string): Promise<number> {
+    if (this.sketches) throw new SqlError(SqlState.featureNotSupported, `combine_table into ${this.name}, which keeps sketches, is not supported`);
+    const columns = this.targetColumns.map(quoteIdent).join(', ');
+    const result = await conn.query(`${this.insertHead} SELECT ${columns} FROM ${table} ${this.conflictClause}`);
+    return Number(result.command.split(' ')[2] ?? 0);
   }
 
   private get targetColumns(): string[] {

@@ -72,6 +72,18 @@ const pipelinedbFunctions: SluiceFunction[] = [
   },
   {
     schema: 'pipelinedb',
+    name: 'combine_table',
+    parameters: [{ name: 'name' }, { name: 'table' }],
+    resultType: boolOid,
+    call: async (ctx, args) => {
+      const view = viewNamed(ctx, required(args, 'name'));
+      const table = (await ctx.conn.query('SELECT $1::regclass::text', [required(args, 'table')])).rows[0][0] as string;
+      await view.combineTable(ctx.conn, table);
+      return 't';
+    },
+  },
+  {
+    schema: 'pipelinedb',
     name: 'truncate_continuous_view',
     parameters: [{ name: 'name' }],
     resultType: voidOid,

@@ -13,5 +13,10 @@ SELECT pipelinedb.truncate_continuous_view('v');
 SELECT count(*) FROM v;
 INSERT INTO s VALUES ('c', 3);
 SELECT * FROM v ORDER BY k;
+-- combine_table merges rows shaped like the _mrel into the view, as if they came from the stream.
+CREATE TABLE backfill AS SELECT * FROM v_mrel LIMIT 0;
+INSERT INTO backfill VALUES ('c', 10, 30), ('d', 1, 4);
+SELECT pipelinedb.combine_table('v', 'backfill');
+SELECT * FROM v ORDER BY k;
 SELECT pipelinedb.activate('nosuch');
 SELECT pipelinedb.version() LIKE 'Sluice%' AS is_sluice;
