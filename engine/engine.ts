@@ -106,6 +106,18 @@ export class Engine {
     return rows;
   }
 
+  /** Whether anything reads a view's output stream (so its changes are worth computing). */
+  wantsChanges(view: ContinuousView): boolean {
+    const output = this.stream(view.plan.schema, outputStreamName(view.plan.name));
+    return output !== undefined && this.readersOf(output).length > 0;
+  }
+
+  /** Sends changes of a view made outside a batch (TTL expiry: new is NULL) down its output stream. */
+  async emitChanges(conn: StoreConnection, view: ContinuousView, changes: Change[]): Promise<void> {
+    const output = this.stream(view.plan.schema, outputStreamName(view.plan.name));
+    if (output && changes.length) await this.deliver(conn, output, changeBatch(output, changes));
+  }
+
   /**
    * Applies a batch to the views reading a stream, then the changes of those
    * views to the views reading their output streams, and so on down the chain.

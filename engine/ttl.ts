@@ -2,7 +2,8 @@ import type { Logger } from 'pino';
 import type { ContinuousView } from './continuous-view.ts';
 import type { Engine } from './engine.ts';
 import { qualifiedName, quoteIdent } from './sql-text.ts';
-import type { ServingStore, StoreClient, StoreConnection } from './store.ts';
+import { inTransaction, type ServingStore, type StoreClient, type StoreConnection } from './store.ts';
+import { finalFunctionName } from './continuous-view.ts';
 
 /** The engine's notion of "now"; tests inject a controlled one. */
 export type Clock = () => Date;
@@ -13,15 +14,21 @@ export const systemClock: Clock = () => new Date();
  * Removes a TTL view's expired groups, at most `batchSize` rows per
  * statement; returns how many were removed.
  */
-export async function expireOnce(conn: StoreConnection, view: ContinuousView, now: Date, batchSize: number): Promise<number> {
+export async function expireOnce(conn: StoreConnection, engine: Engine, view: ContinuousView, now: Date, batchSize: number): Promise<number> {
   const ttl = view.plan.ttl;
   if (!ttl) return 0;
   const mrel = qualifiedName(view.plan.schema, view.plan.mrel);
-  const result = await conn.query(
-    `DELETE FROM ${mrel} WHERE ctid IN (SELECT ctid FROM ${mrel} WHERE ${quoteIdent(ttl.column)} < $1::timestamptz - $2::interval LIMIT $3)`,
-    [now.toISOString(), ttl.interval, String(batchSize)],
-  );
-  return Number(result.command.split(' ')[1] ?? 0);
+  // Expired groups leave the view: its output stream gets them with new = NULL.
+  const changes = !view.plan.window && engine.wantsChanges(view);
+  const returning = changes ? ` RETURNING ${qualifiedName(view.plan.schema, finalFunctionName(view.plan.name))}(m)::text` : '';
+  return inTransaction(conn, async () => {
+    const result = await conn.query(
+      `DELETE FROM ${mrel} AS m WHERE ctid IN (SELECT ctid FROM ${mrel} WHERE ${quoteIdent(ttl.column)} < $1::timestamptz - $2::interval LIMIT $3)${returning}`,
+      [now.toISOString(), ttl.interval, String(batchSize)],
+    );
+    if (changes) await engine.emitChanges(conn, view, result.rows.filter(([before]) => before !== null).map(([before]) => ({ before, after: null })));
+    return Number(result.command.split(' ')[1] ?? 0);
+  });
 }
 
 /**
@@ -59,7 +66,7 @@ export class TtlReaper {
         const session = await this.client.acquire();
         let removed: number;
         try {
-          removed = await expireOnce(session.conn, view, this.clock(), this.options.batchSize);
+          removed = await expireOnce(session.conn, this.engine, view, this.clock(), this.options.batchSize);
         } finally {
           session.release();
         }

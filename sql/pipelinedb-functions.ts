@@ -50,7 +50,7 @@ const pipelinedbFunctions: SluiceFunction[] = [
       if (!view.plan.ttl) throw new SqlError(SqlState.invalidParameterValue, `continuous view "${view.name}" has no TTL`);
       let total = 0;
       for (;;) {
-        const removed = await expireOnce(ctx.conn, view, ctx.clock(), 10_000);
+        const removed = await expireOnce(ctx.conn, ctx.engine, view, ctx.clock(), 10_000);
         total += removed;
         if (removed === 0) return String(total);
       }

@@ -62,6 +62,17 @@ describe('TTL', () => {
     expect(await days()).toEqual(['12-10']);
   });
 
+  it('sends expired groups down the output stream with new = NULL', async () => {
+    await client.query('CREATE VIEW expirations AS SELECT count(*) FILTER (WHERE new IS NULL) AS expired, count(*) FILTER (WHERE old IS NULL) AS appeared FROM output_of(\'daily\')');
+    now = new Date('2026-12-20T12:00:00Z');
+    await client.query("INSERT INTO orders VALUES ('2026-12-20 01:00+00', 1), ('2026-12-19 13:00+00', 2)");
+    expect((await client.query('SELECT expired::int, appeared::int FROM expirations')).rows).toEqual([{ expired: 0, appeared: 2 }]);
+    // One day later (TTL 1 day): 12-20, 12-19 and the earlier 12-10 group have all expired.
+    now = new Date('2026-12-21T06:00:00Z');
+    await client.query("SELECT pipelinedb.ttl_expire('daily')");
+    expect((await client.query('SELECT expired::int, appeared::int FROM expirations')).rows).toEqual([{ expired: 3, appeared: 2 }]);
+  });
+
   it('refuses a TTL on a column that is not a grouping timestamp', async () => {
     await expect(client.query("CREATE VIEW bad WITH (ttl = '1 day', ttl_column = 'count') AS SELECT count(*) FROM orders")).rejects.toMatchObject({ code: '22023' });
     await expect(client.query("CREATE VIEW bad WITH (ttl = '1 day') AS SELECT count(*) FROM orders")).rejects.toMatchObject({ code: '22023' });
