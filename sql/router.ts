@@ -4,6 +4,7 @@ import type { AstFields, AstNode } from './ast.ts';
 import { fieldsOf, nodeKind, walk } from './ast.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
 import { resultColumns, runFunctionCall, type FunctionRegistry } from './functions.ts';
+import { rewriteCombine } from './combine.ts';
 import type { ParsedStatement } from './parser.ts';
 import { createStream, dropObjects, dropsSluiceObjects } from './stream-ddl.ts';
 import { insertIntoStream } from './stream-writes.ts';
@@ -14,7 +15,13 @@ import { alterViewOptions, createContinuousView, findView, isContinuous, viewDef
  * into streams) or the serving store (everything else).
  */
 export type Route =
-  | { kind: 'store'; /** The statement may change which streams exist or their columns. */ changesStreams: boolean }
+  | {
+      kind: 'store';
+      /** The statement may change which streams exist or their columns. */
+      changesStreams: boolean;
+      /** The statement as the store should run it, when Sluice rewrote it (combine()). */
+      rewritten?: string;
+    }
   | {
       kind: 'sluice';
       /** Types of `$n` parameters, when known. */
@@ -43,7 +50,7 @@ function outsideTransaction(ctx: StatementContext, what: string): void {
 }
 
 /** Words that can start a statement Sluice runs itself or must watch (DDL that changes streams). */
-const watchedWords = /\b(create|drop|alter|copy|comment|rename|extension|stream|continuous|import|security|pipeline_kafka|pipelinedb)\b/i;
+const watchedWords = /\b(create|drop|alter|copy|comment|rename|extension|stream|continuous|import|security|pipeline_kafka|pipelinedb|combine)\b/i;
 const identifier = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/gi;
 
 /**
@@ -67,7 +74,20 @@ export interface RoutingContext {
   functions: FunctionRegistry;
 }
 
+/**
+ * Routes a statement. An error found while routing (a bad combine(), …) is
+ * reported when the statement runs, as a statement error, never as a
+ * protocol failure.
+ */
 export function routeStatement(ctx: RoutingContext, statement: ParsedStatement): Route {
+  try {
+    return route(ctx, statement);
+  } catch (err) {
+    return { kind: 'sluice', paramTypes: [], run: async () => { throw err; } };
+  }
+}
+
+function route(ctx: RoutingContext, statement: ParsedStatement): Route {
   const kind = nodeKind(statement.node) ?? '';
   const stmt = (statement.node as unknown as Record<string, AstFields>)[kind] ?? {};
   const sluice = (run: (c: StatementContext) => Promise<StatementResult>, paramTypes: number[] = []): Route => ({ kind: 'sluice', paramTypes, run });
@@ -153,6 +173,8 @@ export function routeStatement(ctx: RoutingContext, statement: ParsedStatement):
       }
       const stream = readStream(ctx, statement.node);
       if (stream) return sluice(async () => { throw streamIsNotReadable(stream); });
+      const combined = rewriteCombine(ctx, stmt);
+      if (combined) return { kind: 'store', changesStreams: false, rewritten: combined };
       break;
     }
     case 'ExplainStmt':

@@ -236,7 +236,7 @@ export class ClientSession {
       return;
     }
     const routes = parsed.statements.map((s) => routeStatement(this.service, s));
-    if (routes.every((r) => r.kind === 'store')) {
+    if (routes.every((r) => r.kind === 'store' && r.rewritten === undefined)) {
       // The rewritten text: aliases such as DROP STREAM become PostgreSQL's spelling.
       this.write(await store.forward(serialize.query(parsed.text)));
       if (routes.some((r) => r.kind === 'store' && r.changesStreams)) await this.reloadStreams(store);
@@ -258,7 +258,7 @@ export class ClientSession {
   /** Runs one statement of a simple query; returns false when it failed. */
   private async runStatement(store: StoreSession, statement: ParsedStatement, route: Route): Promise<boolean> {
     if (route.kind === 'store') {
-      const response = await store.forward(serialize.query(statement.text));
+      const response = await store.forward(serialize.query(route.rewritten ?? statement.text));
       const spans = codec.scanBackendMessages(response);
       const last = spans[spans.length - 1];
       this.write(last?.type === 'Z' ? response.subarray(0, last.start) : response);
@@ -411,10 +411,10 @@ export class ClientSession {
     }
     this.statements.delete(message.name);
     if (message.name) this.storeStatements.add(message.name);
-    const rewritten = parsed && parsed.text !== message.sql;
+    const text = route?.kind === 'store' && route.rewritten ? route.rewritten : parsed?.text;
     this.defer(
-      rewritten
-        ? serialize.parse({ name: this.rename(message.name), text: parsed!.text, types: message.paramTypes })
+      text !== undefined && text !== message.sql
+        ? serialize.parse({ name: this.rename(message.name), text, types: message.paramTypes })
         : renameFirst(message.raw, this.rename),
     );
     if (route?.kind === 'store' && route.changesStreams) this.pendingStreamReload = true;

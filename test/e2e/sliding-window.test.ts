@@ -83,6 +83,10 @@ describe('sliding windows', () => {
   it('reads the _mrel buckets, and the reaper removes the ones that left the window', async () => {
     const buckets = await client.query("SELECT count(*)::int AS n, min(_sw_bucket) < now() - interval '2 hours' AS has_old FROM per_user_mrel");
     expect(buckets.rows[0].has_old).toBe(true);
+    // combine() over the buckets of the _mrel merges their states, as in PipelineDB.
+    const combined = await client.query('SELECT user_id, combine(count) AS n, combine(avg) AS mean FROM per_user_mrel GROUP BY user_id ORDER BY user_id');
+    const direct = await client.query(`SELECT user_id, sum(count) AS n, round(sum(("avg")[2]) / sum(("avg")[1]), 16) AS mean FROM per_user_mrel GROUP BY user_id ORDER BY user_id`);
+    expect(combined.rows).toEqual(direct.rows);
     await client.query("SELECT pipelinedb.ttl_expire('per_user')");
     const after = await client.query("SELECT min(_sw_bucket) >= now() - interval '64 minutes' AS all_recent FROM per_user_mrel");
     expect(after.rows[0].all_recent).toBe(true);

@@ -20,3 +20,10 @@ SELECT pipelinedb.combine_table('v', 'backfill');
 SELECT * FROM v ORDER BY k;
 SELECT pipelinedb.activate('nosuch');
 SELECT pipelinedb.version() LIKE 'Sluice%' AS is_sluice;
+-- combine() merges the aggregates' states across groups: the average of all rows, not the average of averages.
+CREATE VIEW avgs AS SELECT k, avg(n) AS a, count(*), max(n) FROM s GROUP BY k;
+INSERT INTO s VALUES ('x', 1), ('x', 2), ('y', 10);
+SELECT k, a FROM avgs ORDER BY k;
+SELECT combine(a) AS overall, combine(count) AS total, combine(max) AS top FROM avgs;
+SELECT combine(a) FROM avgs_mrel WHERE k <> 'y';
+SELECT combine(k) FROM avgs;

@@ -1,0 +1,60 @@
+import { aggregateImpl } from '../engine/aggregates.ts';
+import { reaggregateSql } from '../engine/reaggregate.ts';
+import { quoteIdent } from '../engine/sql-text.ts';
+import type { ContinuousView } from '../engine/continuous-view.ts';
+import type { AstFields, AstNode } from './ast.ts';
+import { columnRefParts, deparse, fieldsOf, functionName, transform, walk } from './ast.ts';
+import { SqlError, SqlState } from '../engine/errors.ts';
+import type { RoutingContext } from './router.ts';
+
+/**
+ * PipelineDB's `combine(column)`: re-aggregates a continuous view's aggregate
+ * across the rows read, from their transition states (so combining averages
+ * or distinct counts of several groups is exact, unlike averaging the
+ * averages). A query over `v` or `v_mrel` using combine() is rewritten to
+ * read `v_mrel` and merge the states with SQL; null when there is no combine().
+ */
+export function rewriteCombine(ctx: RoutingContext, select: AstFields): string | null {
+  let uses = false;
+  walk(select.targetList, (node, kind) => {
+    if (kind === 'FuncCall' && functionName(node.FuncCall as AstFields) === 'combine') uses = true;
+  });
+  if (!uses) return null;
+  const from = (select.fromClause as AstNode[] | undefined) ?? [];
+  const range = from.length === 1 ? fieldsOf(from[0], 'RangeVar') : undefined;
+  const view = range && viewOf(ctx, range);
+  if (!range || !view) throw new SqlError(SqlState.featureNotSupported, 'combine() reads one continuous view (or its _mrel) in FROM');
+  const impls = view.plan.aggregates.map(aggregateImpl);
+  const placeholders: string[] = [];
+  // An unnamed combine(x) column is called "combine", as in PipelineDB.
+  for (const target of (select.targetList as AstNode[] | undefined) ?? []) {
+    const fields = fieldsOf(target, 'ResTarget') as AstFields;
+    const call = fieldsOf(fields.val, 'FuncCall');
+    if (call && functionName(call) === 'combine' && !fields.name) fields.name = 'combine';
+  }
+  const rewritten = transform(select, (node, kind) => {
+    if (kind === 'RangeVar' && node.RangeVar === range) {
+      return { RangeVar: { ...range, schemaname: view.plan.schema, relname: view.plan.mrel, alias: range.alias ?? { aliasname: range.relname } } };
+    }
+    if (kind !== 'FuncCall' || functionName(node.FuncCall as AstFields) !== 'combine') return undefined;
+    const args = ((node.FuncCall as AstFields).args as AstNode[] | undefined) ?? [];
+    const column = args.length === 1 ? columnRefParts(args[0])?.at(-1) : undefined;
+    const index = view.plan.aggregates.findIndex((a) => a.column === column);
+    if (index < 0) throw new SqlError(SqlState.undefinedColumn, `combine(${column ?? '…'}): "${view.name}" has no aggregate column of that name`);
+    const state = reaggregateSql(view.plan.aggregates[index], impls[index].stateType, quoteIdent(view.plan.aggregates[index].column), quoteIdent(view.plan.aggregates[index].column));
+    if (!state) throw new SqlError(SqlState.featureNotSupported, `combine(${column}) is not supported for ${view.plan.aggregates[index].fn}`);
+    placeholders.push(`(${impls[index].finalSql(state)})`);
+    return { ColumnRef: { fields: [{ String: { sval: `sluice_combine_${placeholders.length - 1}` } }] } };
+  });
+  const sql = deparse({ SelectStmt: rewritten });
+  return sql.replace(/\bsluice_combine_(\d+)\b/g, (_, i: string) => placeholders[Number(i)]);
+}
+
+function viewOf(ctx: RoutingContext, range: AstFields): ContinuousView | undefined {
+  const name = range.relname as string;
+  const schema = (range.schemaname as string | undefined) ?? 'public';
+  const direct = ctx.engine.view(schema, name);
+  if (direct) return direct;
+  return ctx.engine.allViews().find((v) => v.plan.schema === schema && v.plan.mrel === name);
+}
+
