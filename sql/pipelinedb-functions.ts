@@ -1,5 +1,6 @@
 import { SqlError, SqlState } from '../engine/errors.ts';
 import type { ContinuousView } from '../engine/continuous-view.ts';
+import type { ContinuousTransform } from '../engine/continuous-transform.ts';
 import { qualifiedName } from '../engine/sql-text.ts';
 import { setViewActive, updateViewPlan } from './catalog.ts';
 import { expireOnce } from '../engine/ttl.ts';
@@ -22,6 +23,13 @@ function viewNamed(ctx: StatementContext, name: string): ContinuousView {
   return view;
 }
 
+/** activate/deactivate also take a transform. */
+function viewOrTransformNamed(ctx: StatementContext, name: string): ContinuousView | ContinuousTransform {
+  const dot = name.indexOf('.');
+  const transform = dot > 0 ? ctx.engine.transform(name.slice(0, dot), name.slice(dot + 1)) : ctx.engine.transform('public', name) ?? ctx.engine.allTransforms().find((t) => t.name === name);
+  return transform ?? viewNamed(ctx, name);
+}
+
 function activation(name: 'activate' | 'deactivate', active: boolean): SluiceFunction {
   return {
     schema: 'pipelinedb',
@@ -29,7 +37,7 @@ function activation(name: 'activate' | 'deactivate', active: boolean): SluiceFun
     parameters: [{ name: 'name' }],
     resultType: boolOid,
     call: async (ctx, args) => {
-      const view = viewNamed(ctx, required(args, 'name'));
+      const view = viewOrTransformNamed(ctx, required(args, 'name'));
       await setViewActive(ctx.conn, view.plan.schema, view.plan.name, active);
       view.active = active;
       return 't';

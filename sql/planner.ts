@@ -63,7 +63,7 @@ export async function planContinuousView(
   windowOption?: WindowOption,
 ): Promise<PlannedView> {
   checkShape(select);
-  select.fromClause = readOutputStreams(select.fromClause as AstNode[] | undefined);
+  select.fromClause = readOutputStreams(select.fromClause as AstNode[] | undefined, ctx);
   const window = windowOption ?? extractWindowPredicate(select);
   const { stream, range, plain } = sourceStream(ctx, select);
   const alias = sourceAlias(range);
@@ -265,7 +265,7 @@ async function windowOf(conn: StoreConnection, option: WindowOption, stream: Str
 }
 
 /** `FROM output_of('v')` reads the output stream of view v, the stream `v_osrel`. */
-export function readOutputStreams(from: AstNode[] | undefined): AstNode[] | undefined {
+export function readOutputStreams(from: AstNode[] | undefined, ctx: Pick<PlannerContext, 'findStream'>): AstNode[] | undefined {
   if (!from) return from;
   return transform(from, (node, kind) => {
     if (kind !== 'RangeFunction') return undefined;
@@ -278,6 +278,11 @@ export function readOutputStreams(from: AstNode[] | undefined): AstNode[] | unde
     if (!target) throw notSupported('output_of with anything but a view name in quotes');
     const dot = target.indexOf('.');
     const relname = outputStreamName(dot > 0 ? target.slice(dot + 1) : target);
+    if (!ctx.findStream(dot > 0 ? target.slice(0, dot) : undefined, relname)) {
+      throw new SqlError(SqlState.featureNotSupported, `output_of('${target}'): "${target}" has no output stream`, {
+        hint: 'Continuous views and transforms have one, except sliding-window views and views keeping sketches (count(DISTINCT), percentile_cont).',
+      });
+    }
     return { RangeVar: { ...(dot > 0 ? { schemaname: target.slice(0, dot) } : {}), relname, inh: true, relpersistence: 'p', ...(range.alias ? { alias: range.alias } : {}) } };
   }) as AstNode[];
 }

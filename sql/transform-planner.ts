@@ -23,7 +23,7 @@ export async function planTransform(
   outputFunction: AstFields | undefined,
 ): Promise<PlannedView> {
   if (select.groupClause || select.havingClause) throw notSupported('GROUP BY or HAVING in a transform', 'Aggregate in a continuous view reading the transform with output_of.');
-  select.fromClause = readOutputStreams(select.fromClause as AstNode[] | undefined);
+  select.fromClause = readOutputStreams(select.fromClause as AstNode[] | undefined, ctx);
   const { stream, range, plain } = sourceStream(ctx, select);
   const alias = sourceAlias(range);
   if (plain) unqualifyColumns(select, stream, alias);
