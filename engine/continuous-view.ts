@@ -71,6 +71,12 @@ export class ContinuousView {
    */
   async apply(conn: StoreConnection, batch: RowBatch, withChanges = false): Promise<Change[]> {
     if (!this.active || batch.length === 0) return [];
+    if (withChanges && this.plan.window) {
+      // A window's rows are merged at read time: compare them before and after the batch.
+      const before = await this.windowRows(conn);
+      await this.apply(conn, batch, false);
+      return windowChanges(before, await this.windowRows(conn));
+    }
     let changes: Change[] = [];
     // With only sketch aggregates, the sketch merger creates the groups itself.
     if (this.core.aggregates.length > 0 || !this.sketches) {
@@ -155,6 +161,13 @@ export class ContinuousView {
     return this.upsert(conn, this.storeWith, this.storeEvaluatedSql, params, withChanges);
   }
 
+  /** A sliding-window view's rows at `at` (default: now, as reading the view sees it), keyed by group. */
+  async windowRows(conn: StoreConnection, at?: string): Promise<Map<string, string>> {
+    const fn = qualifiedName(this.plan.schema, windowFunctionName(this.plan.name));
+    const result = at === undefined ? await conn.query(`SELECT key, "row"::text FROM ${fn}(sluice.now())`) : await conn.query(`SELECT key, "row"::text FROM ${fn}($1::timestamptz)`, [at]);
+    return new Map(result.rows.map(([key, row]) => [key as string, row as string]));
+  }
+
   /**
    * pipelinedb.combine_table: merges the rows of a table shaped like the
    * `_mrel` (group columns and states) into the view, as if they had been
@@ -222,9 +235,22 @@ export interface Change {
   after: string | null;
 }
 
+/** The differences between a window's rows at two instants (a group gone: new is NULL). */
+export function windowChanges(before: Map<string, string>, after: Map<string, string>): Change[] {
+  const changes: Change[] = [];
+  for (const [key, row] of after) if (before.get(key) !== row) changes.push({ before: before.get(key) ?? null, after: row });
+  for (const [key, row] of before) if (!after.has(key)) changes.push({ before: row, after: null });
+  return changes;
+}
+
 /** The SQL function that turns an `_mrel` row into the view's row. */
 export function finalFunctionName(view: string): string {
   return `${view}_final`;
+}
+
+/** The SQL function giving a sliding-window view's rows at an instant, keyed by group. */
+export function windowFunctionName(view: string): string {
+  return `${view}_window`;
 }
 
 /** The output stream of a view (`output_of('v')`), a stream named like PipelineDB's. */

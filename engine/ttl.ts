@@ -58,8 +58,12 @@ export class TtlReaper {
     this.timer.unref();
   }
 
+  /** Each sliding-window view's rows at the previous round, to find the groups that left the window since. */
+  private readonly windows = new Map<ContinuousView, Map<string, string>>();
+
   async reapAll(): Promise<void> {
     for (const view of this.engine.allViews()) {
+      if (view.plan.window) await this.emitWindowExits(view);
       if (!view.plan.ttl) continue;
       for (;;) {
         this.client ??= await this.store.connect();
@@ -72,6 +76,28 @@ export class TtlReaper {
         }
         if (removed < this.options.batchSize) break;
       }
+    }
+  }
+
+  /** Groups that left a sliding window since the last round go down its output stream with new = NULL. */
+  private async emitWindowExits(view: ContinuousView): Promise<void> {
+    if (!this.engine.wantsChanges(view)) {
+      this.windows.delete(view);
+      return;
+    }
+    this.client ??= await this.store.connect();
+    const session = await this.client.acquire();
+    try {
+      await inTransaction(session.conn, async () => {
+        const now = await view.windowRows(session.conn);
+        const before = this.windows.get(view);
+        this.windows.set(view, now);
+        if (!before) return;
+        const exits = [...before].filter(([key]) => !now.has(key)).map(([, row]) => ({ before: row, after: null }));
+        await this.engine.emitChanges(session.conn, view, exits);
+      });
+    } finally {
+      session.release();
     }
   }
 

@@ -9,7 +9,7 @@ import {
   type AstFields, type AstNode,
 } from './ast.ts';
 import { reaggregateSql } from '../engine/reaggregate.ts';
-import { finalFunctionName, outputStreamName } from '../engine/continuous-view.ts';
+import { finalFunctionName, outputStreamName, windowFunctionName } from '../engine/continuous-view.ts';
 
 /**
  * Turns `CREATE VIEW v AS SELECT … FROM stream …` into a ViewPlan and the DDL
@@ -180,7 +180,8 @@ export async function planContinuousView(
     );
     return sql.replace(/\bsluice_aggregate_(\d+)\b/g, (_, a: string) => `(${impls[Number(a)].finalSql(stateOf(Number(a)))})`);
   };
-  const outputs = entries.map((entry) => `(${overMrel(entry.val)})::${entry.type.type} AS ${quoteIdent(entry.name)}`);
+  const expressions = entries.map((entry) => `(${overMrel(entry.val)})::${entry.type.type}`);
+  const outputs = entries.map((entry, i) => `${expressions[i]} AS ${quoteIdent(entry.name)}`);
   // HAVING filters groups when the view is read, so a group reappears as soon as it qualifies.
   // A sliding window merges, when read, the buckets that still overlap the window.
   let reading = select.havingClause ? ` WHERE ${overMrel(select.havingClause)}` : '';
@@ -198,12 +199,22 @@ export async function planContinuousView(
   }
   const viewName = qualifiedName(schema, view.name);
   // A view that can be finalized row by row also gets an output stream (output_of('v')): its changes.
-  const outputStream = slidingWindow || aggregates.some((a) => a.sketch)
-    ? []
-    : [
-        `CREATE FUNCTION ${qualifiedName(schema, finalFunctionName(view.name))}(m ${mrel}) RETURNS ${viewName} LANGUAGE sql STABLE AS $sluice$ SELECT ${outputs.join(', ')} FROM (SELECT (m).*) AS mrel${reading} $sluice$`,
-        `CREATE FOREIGN TABLE ${qualifiedName(schema, outputStreamName(view.name))} ("old" ${viewName}, "new" ${viewName}, arrival_timestamp timestamptz) SERVER pipelinedb OPTIONS (output_of ${quoteLiteral(`${schema}.${view.name}`)})`,
-      ];
+  const outputStreamTable = `CREATE FOREIGN TABLE ${qualifiedName(schema, outputStreamName(view.name))} ("old" ${viewName}, "new" ${viewName}, arrival_timestamp timestamptz) SERVER pipelinedb OPTIONS (output_of ${quoteLiteral(`${schema}.${view.name}`)})`;
+  let outputStream: string[] = [];
+  if (slidingWindow && !aggregates.some((a) => a.sketch)) {
+    // A window's rows at an instant, keyed by group: comparing two instants gives the changes.
+    const keys = groups.filter((g) => g.column !== slidingWindow.bucket).map((g) => quoteIdent(g.column));
+    const windowAt = reading.replace('sluice.now()', 'at');
+    outputStream = [
+      `CREATE FUNCTION ${qualifiedName(schema, windowFunctionName(view.name))}(at timestamptz) RETURNS TABLE (key text, "row" ${viewName}) LANGUAGE sql STABLE AS $sluice$ SELECT ROW(${keys.join(', ')})::text, ROW(${expressions.join(', ')})::${viewName} FROM ${mrel}${windowAt} $sluice$`,
+      outputStreamTable,
+    ];
+  } else if (!aggregates.some((a) => a.sketch)) {
+    outputStream = [
+      `CREATE FUNCTION ${qualifiedName(schema, finalFunctionName(view.name))}(m ${mrel}) RETURNS ${viewName} LANGUAGE sql STABLE AS $sluice$ SELECT ${outputs.join(', ')} FROM (SELECT (m).*) AS mrel${reading} $sluice$`,
+      outputStreamTable,
+    ];
+  }
   const ddl = [
     `CREATE TABLE ${mrel} (${columnDefs.join(', ')})`,
     groups.length
@@ -280,7 +291,7 @@ export function readOutputStreams(from: AstNode[] | undefined, ctx: Pick<Planner
     const relname = outputStreamName(dot > 0 ? target.slice(dot + 1) : target);
     if (!ctx.findStream(dot > 0 ? target.slice(0, dot) : undefined, relname)) {
       throw new SqlError(SqlState.featureNotSupported, `output_of('${target}'): "${target}" has no output stream`, {
-        hint: 'Continuous views and transforms have one, except sliding-window views and views keeping sketches (count(DISTINCT), percentile_cont).',
+        hint: 'Continuous views and transforms have one, except views keeping sketches (count(DISTINCT), percentile_cont).',
       });
     }
     return { RangeVar: { ...(dot > 0 ? { schemaname: target.slice(0, dot) } : {}), relname, inh: true, relpersistence: 'p', ...(range.alias ? { alias: range.alias } : {}) } };

@@ -2,7 +2,7 @@ import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
 import { inTransaction } from '../engine/store.ts';
 import { arrivalTimestamp } from '../engine/stream.ts';
-import { finalFunctionName, outputStreamName, type ContinuousView } from '../engine/continuous-view.ts';
+import { finalFunctionName, outputStreamName, windowFunctionName, type ContinuousView } from '../engine/continuous-view.ts';
 import type { ContinuousTransform } from '../engine/continuous-transform.ts';
 
 /** What DROP handles: continuous views and transforms. */
@@ -151,6 +151,7 @@ async function dropContinuousView(ctx: StatementContext, view: Reader, cascade: 
     return;
   }
   await ctx.conn.exec(`DROP FUNCTION IF EXISTS ${qualifiedName(schema, finalFunctionName(name))}(${qualifiedName(schema, mrel)})`);
+  await ctx.conn.exec(`DROP FUNCTION IF EXISTS ${qualifiedName(schema, windowFunctionName(name))}(timestamptz)`);
   await ctx.conn.exec(`DROP VIEW IF EXISTS ${qualifiedName(schema, name)}${cascade ? ' CASCADE' : ''}`);
   await ctx.conn.exec(`DROP TABLE IF EXISTS ${qualifiedName(schema, mrel)}${cascade ? ' CASCADE' : ''}`);
   await deleteViewPlan(ctx.conn, schema, name);

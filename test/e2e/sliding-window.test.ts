@@ -100,9 +100,22 @@ describe('sliding windows', () => {
     expect((await client.query('SELECT count::int, sum FROM recent')).rows).toEqual([{ count: 2, sum: '12' }]);
   });
 
-  it('says a sliding-window view has no output stream (yet)', async () => {
-    await expect(client.query("CREATE VIEW w AS SELECT count(*) FROM output_of('per_user')")).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('no output stream') });
-  });
+  it('emits window changes on its output stream: old and new as rows arrive, new = NULL as groups leave', async () => {
+    await client.query('CREATE STREAM pings (host text, ts timestamptz)');
+    await client.query("CREATE VIEW alive WITH (sw = '10 seconds', sw_column = 'ts', step_factor = 10) AS SELECT host, count(*) FROM pings GROUP BY host");
+    await client.query("CREATE VIEW transitions AS SELECT coalesce((new).host, (old).host) AS host, count(*) FILTER (WHERE old IS NULL) AS ups, count(*) FILTER (WHERE new IS NULL) AS downs, count(*) FILTER (WHERE old IS NOT NULL AND new IS NOT NULL) AS updates FROM output_of('alive') GROUP BY 1");
+    await client.query("INSERT INTO pings VALUES ('a', now()), ('b', now() - interval '8 seconds')");
+    await client.query("INSERT INTO pings VALUES ('a', now())");
+    const rows = async () => (await client.query('SELECT host, ups::int, downs::int, updates::int FROM transitions ORDER BY host')).rows;
+    expect(await rows()).toEqual([
+      { host: 'a', ups: 1, downs: 0, updates: 1 },
+      { host: 'b', ups: 1, downs: 0, updates: 0 },
+    ]);
+    // The real-time part: b's only ping leaves the 10 s window within a few seconds; the reaper notices.
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && (await rows()).find((r) => r.host === 'b')?.downs !== 1) await new Promise((r) => setTimeout(r, 250));
+    expect((await rows()).find((r) => r.host === 'b')).toEqual({ host: 'b', ups: 1, downs: 1, updates: 0 });
+  }, 30_000);
 
   it('refuses what a window cannot merge', async () => {
     await expect(client.query("CREATE VIEW bad WITH (sw = '1 hour') AS SELECT count(DISTINCT user_id) FROM orders")).rejects.toMatchObject({ code: '0A000' });
