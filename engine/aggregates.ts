@@ -1,4 +1,4 @@
-import type { AggregatePlan } from './view-plan.ts';
+import { regressionAggregates, type AggregatePlan } from './view-plan.ts';
 import { sketchAggregate } from './sketch-aggregates.ts';
 import { SqlError, SqlState } from './errors.ts';
 import { addNumeric, formatFloat, numericToString, parseNumeric, type Numeric, type Value } from './values/index.ts';
@@ -44,6 +44,7 @@ const floatTypes = new Set(['float4', 'float8']);
 
 export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
   if (plan.sketch) return sketchColumnImpl(plan);
+  if (regressionAggregates.has(plan.fn)) return regressionImpl(plan);
   const typeName = plan.arg?.typeName ?? '';
   switch (plan.fn) {
     case 'count':
@@ -90,18 +91,6 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
         combineSql: (s, p) => `${s} + ${p}`,
         finalSql: (s) => s,
       };
-    case 'corr':
-    case 'covar_pop':
-    case 'covar_samp':
-    case 'regr_avgx':
-    case 'regr_avgy':
-    case 'regr_intercept':
-    case 'regr_r2':
-    case 'regr_slope':
-    case 'regr_sxx':
-    case 'regr_sxy':
-    case 'regr_syy':
-      return regressionImpl(plan);
     case 'var_samp':
     case 'var_pop':
     case 'variance':
@@ -109,6 +98,8 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
     case 'stddev_samp':
     case 'stddev_pop':
       return varianceImpl(plan, typeName);
+    default:
+      throw new SqlError(SqlState.internalError, `no implementation for aggregate ${plan.fn}`);
   }
 }
 

@@ -1,4 +1,4 @@
-import type { AggregatePlan } from './view-plan.ts';
+import { regressionAggregates, type AggregatePlan } from './view-plan.ts';
 
 /**
  * SQL that merges many stored states of one aggregate into one (an aggregate
@@ -11,6 +11,7 @@ import type { AggregatePlan } from './view-plan.ts';
  */
 export function reaggregateSql(plan: AggregatePlan, stateType: string, state: string, order: string): string | undefined {
   if (plan.sketch) return undefined;
+  if (regressionAggregates.has(plan.fn)) return `sluice.float8_regr_combine_agg(${state})`;
   const floatArgument = plan.arg?.typeName === 'float4' || plan.arg?.typeName === 'float8';
   switch (plan.fn) {
     case 'count':
@@ -45,18 +46,6 @@ export function reaggregateSql(plan: AggregatePlan, stateType: string, state: st
     case 'stddev_samp':
     case 'stddev_pop':
       return floatArgument ? `sluice.float8_combine_agg(${state})` : `ARRAY[sum((${state})[1]), sum((${state})[2]), sum((${state})[3])]`;
-    case 'corr':
-    case 'covar_pop':
-    case 'covar_samp':
-    case 'regr_avgx':
-    case 'regr_avgy':
-    case 'regr_intercept':
-    case 'regr_r2':
-    case 'regr_slope':
-    case 'regr_sxx':
-    case 'regr_sxy':
-    case 'regr_syy':
-      return `sluice.float8_regr_combine_agg(${state})`;
     default:
       return undefined;
   }

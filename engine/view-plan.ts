@@ -56,6 +56,11 @@ export interface AggregatePlan {
   stateColumn?: string;
 }
 
+/** Aggregates of pairs (Y, X) kept as PostgreSQL's {N, Σx, Sxx, Σy, Syy, Sxy} (regr_count apart: a count). */
+export const regressionAggregates: ReadonlySet<AggregateName> = new Set<AggregateName>([
+  'corr', 'covar_pop', 'covar_samp', 'regr_avgx', 'regr_avgy', 'regr_intercept', 'regr_r2', 'regr_slope', 'regr_sxx', 'regr_sxy', 'regr_syy',
+]);
+
 export interface TransformPlan {
   /** The selected columns, as SQL over the batch. */
   outputs: { name: string; type: string; sql: string }[];

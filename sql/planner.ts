@@ -3,7 +3,7 @@ import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../engine/sql-text.ts';
 import { rolledBack, type StoreConnection } from '../engine/store.ts';
 import type { Stream } from '../engine/stream.ts';
-import { singleRowKey, type AggregateName, type AggregatePlan, type GroupPlan, type TypeRef, type ViewPlan } from '../engine/view-plan.ts';
+import { regressionAggregates, singleRowKey, type AggregateName, type AggregatePlan, type GroupPlan, type TypeRef, type ViewPlan } from '../engine/view-plan.ts';
 import {
   columnRefParts, deparse, fieldsOf, functionName, isStar, nodeKind, sameExpression, stringValue, transform, walk,
   type AstFields, type AstNode,
@@ -34,13 +34,13 @@ export interface PlannedView {
 }
 
 const supportedAggregates = new Set<AggregateName>([
-  'corr', 'covar_pop', 'covar_samp', 'regr_avgx', 'regr_avgy', 'regr_count', 'regr_intercept', 'regr_r2', 'regr_slope', 'regr_sxx', 'regr_sxy', 'regr_syy',
+  ...regressionAggregates, 'regr_count',
   'percentile_cont', 'count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or',
   'string_agg', 'array_agg', 'json_agg', 'jsonb_agg', 'var_samp', 'var_pop', 'variance', 'stddev', 'stddev_samp', 'stddev_pop',
 ]);
 
 /** Aggregates of pairs (Y, X), whose second argument is evaluated per row like the first. */
-const twoArgumentAggregates = new Set<string>(['corr', 'covar_pop', 'covar_samp', 'regr_avgx', 'regr_avgy', 'regr_count', 'regr_intercept', 'regr_r2', 'regr_slope', 'regr_sxx', 'regr_sxy', 'regr_syy']);
+const twoArgumentAggregates = new Set<string>([...regressionAggregates, 'regr_count']);
 
 interface TargetEntry {
   val: AstNode;
