@@ -48,6 +48,7 @@ export class ContinuousView {
     this.engineEvaluated =
       core.where === undefined &&
       core.from === undefined &&
+      !core.appendOnly &&
       core.aggregates.every((a) => a.filter === undefined) &&
       this.groupPositions.every((p) => p >= 0 && stream.inputs[p] !== undefined) &&
       core.aggregates.every((a, i) => (a.star || (this.argPositions[i] >= 0 && stream.inputs[this.argPositions[i]] !== undefined)) && this.aggregates[i].accumulator !== undefined);
@@ -221,10 +222,11 @@ export class ContinuousView {
     const keys = plan.groups.map((g) => g.sql);
     const partials = plan.aggregates.map((a, i) => this.aggregates[i].partialSql(a.argSql ?? '', a.filter));
     const where = plan.where ? ` WHERE ${plan.where}` : '';
+    this.storeWith = withClause;
+    if (plan.appendOnly) return `${this.insertHead} SELECT ${keys.join(', ')} FROM ${from}${where}`;
     const grouping = plan.groups.length
       ? ` GROUP BY ${plan.groups.map((_, i) => i + 1).join(', ')}`
       : ' HAVING count(*) > 0';
-    this.storeWith = withClause;
     return `${this.insertHead} SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping} ${this.conflictClause}`;
   }
 }

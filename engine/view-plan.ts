@@ -91,6 +91,8 @@ export interface ViewPlan {
   window?: { interval: string; step: string; column: string };
   /** Rows whose `column` (a grouping column of timestamps) is older than `interval` are removed by the reaper. */
   ttl?: { interval: string; column: string };
+  /** No aggregates and no GROUP BY: the `_mrel` keeps every selected row (`groups` are its columns). */
+  appendOnly?: boolean;
   /** Set for a continuous transform (`action=transform`): its rows go on rather than being aggregated. */
   transform?: TransformPlan;
   /** The user's CREATE VIEW statement, for the catalog. */

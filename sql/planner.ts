@@ -74,7 +74,11 @@ export async function planContinuousView(
   const targets = (select.targetList as AstNode[]).map((t) => fieldsOf(t, 'ResTarget') as AstFields);
   for (const t of targets) if (isStar(t.val)) throw starNotSupported();
   const aggregateCalls = collectAggregates(ctx, [...targets.map((t) => t.val as AstNode), ...(select.havingClause ? [select.havingClause as AstNode] : [])]);
-  const groupExprs = resolveGroupExprs(select, targets, stream);
+  // Without aggregates or GROUP BY, a continuous view keeps every row it selects (append-only).
+  const appendOnly = aggregateCalls.length === 0 && !select.groupClause;
+  const groupExprs = appendOnly
+    ? targets.map((t) => t.val as AstNode).filter((v, i, all) => all.findIndex((w) => sameExpression(v, w)) === i)
+    : resolveGroupExprs(select, targets, stream);
 
   const types = await typeQuery(ctx.conn, select, plain ? `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}` : deparse(select.fromClause), groupExprs, aggregateCalls);
   const entries: TargetEntry[] = targets.map((t, i) => ({ val: t.val as AstNode, ...types.outputs[i] }));
@@ -215,11 +219,16 @@ export async function planContinuousView(
       outputStreamTable,
     ];
   }
+  if (appendOnly) plan.appendOnly = true;
   const ddl = [
     `CREATE TABLE ${mrel} (${columnDefs.join(', ')})`,
-    groups.length
-      ? `CREATE UNIQUE INDEX ON ${mrel} (${groups.map((g) => quoteIdent(g.column)).join(', ')}) NULLS NOT DISTINCT`
-      : `CREATE UNIQUE INDEX ON ${mrel} (${singleRowKey})`,
+    ...(appendOnly
+      ? []
+      : [
+          groups.length
+            ? `CREATE UNIQUE INDEX ON ${mrel} (${groups.map((g) => quoteIdent(g.column)).join(', ')}) NULLS NOT DISTINCT`
+            : `CREATE UNIQUE INDEX ON ${mrel} (${singleRowKey})`,
+        ]),
     `CREATE VIEW ${viewName} AS SELECT ${outputs.join(', ')} FROM ${mrel}${reading}`,
     ...outputStream,
   ];

@@ -47,11 +47,28 @@ describe('output streams', () => {
     expect(third.rows).toEqual([{ n: 4, firsts: 3 }]);
   });
 
+  it('keeps every selected row in a view without aggregates (a log of spikes from an output stream)', async () => {
+    await client.query('CREATE STREAM hits (url text)');
+    await client.query("CREATE VIEW last_5m AS SELECT url, count(*) FROM hits WHERE arrival_timestamp > clock_timestamp() - interval '5 minutes' GROUP BY url");
+    await client.query("CREATE VIEW spikes AS SELECT (new).url, (new).count FROM output_of('last_5m') WHERE (new).count > 2");
+    await client.query("CREATE VIEW raw_hits AS SELECT url, upper(url) AS loud FROM hits WHERE url <> '/skip'");
+    await client.query("INSERT INTO hits VALUES ('/a'), ('/a'), ('/a'), ('/b'), ('/skip')");
+    await client.query("INSERT INTO hits VALUES ('/a'), ('/b')");
+    expect((await client.query('SELECT url, count::int FROM spikes ORDER BY count')).rows).toEqual([
+      { url: '/a', count: 3 },
+      { url: '/a', count: 4 },
+    ]);
+    expect((await client.query('SELECT url, loud FROM raw_hits ORDER BY url')).rows).toEqual([
+      { url: '/a', loud: '/A' }, { url: '/a', loud: '/A' }, { url: '/a', loud: '/A' }, { url: '/a', loud: '/A' },
+      { url: '/b', loud: '/B' }, { url: '/b', loud: '/B' },
+    ]);
+  });
+
   it('refuses to drop a view that other views read, unless CASCADE', async () => {
     await expect(client.query('DROP VIEW per_url')).rejects.toMatchObject({ code: '2BP01', detail: expect.stringContaining('view changes depends on view per_url') });
     await client.query('DROP VIEW per_url CASCADE');
     const left = await client.query("SELECT name FROM pipelinedb.get_views() ORDER BY name");
-    expect(left.rows).toEqual([]);
+    expect(left.rows).toEqual([{ name: 'last_5m' }, { name: 'raw_hits' }, { name: 'spikes' }]);
     const relations = await client.query("SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'per_url%' OR relname LIKE 'best%' OR relname LIKE 'changes%'");
     expect(relations.rows).toEqual([{ n: 0 }]);
   });
