@@ -1,0 +1,26 @@
+-- The statements of the "time and chaining" issue, as a user types them in psql.
+CREATE STREAM clicks (url text, user_id int);
+CREATE STREAM orders (user_id int, amount numeric, ts timestamptz);
+CREATE STREAM audit_stream (user_id int, amount numeric, ts timestamptz);
+CREATE TABLE users (id int PRIMARY KEY, country text);
+INSERT INTO users VALUES (1, 'FR'), (2, 'DE');
+CREATE VIEW last_5m AS SELECT url, count(*) FROM clicks WHERE arrival_timestamp > clock_timestamp() - interval '5 minutes' GROUP BY url;
+CREATE VIEW per_min WITH (sw = '1 hour', sw_column = 'ts') AS SELECT user_id, sum(amount) FROM orders GROUP BY user_id;
+CREATE VIEW daily WITH (ttl = '30 days', ttl_column = 'day') AS SELECT date_trunc('day', ts) AS day, count(*) FROM orders GROUP BY day;
+CREATE VIEW spikes AS SELECT (new).url, (new).count FROM output_of('last_5m') WHERE (new).count > 2;
+CREATE VIEW big_orders WITH (action=transform, outputfunc=pipelinedb.insert_into_stream('audit_stream')) AS SELECT * FROM orders WHERE amount > 10000;
+CREATE VIEW audited AS SELECT user_id, count(*), sum(amount) FROM audit_stream GROUP BY user_id;
+CREATE VIEW enriched AS SELECT u.country, count(*) FROM clicks c JOIN users u ON c.user_id = u.id GROUP BY u.country;
+INSERT INTO clicks VALUES ('/a', 1), ('/a', 2), ('/a', 1), ('/b', 3);
+INSERT INTO clicks VALUES ('/a', 2);
+INSERT INTO orders VALUES (1, 20000, now()), (2, 50, now() - interval '2 hours'), (1, 5, now() - interval '40 days');
+SELECT * FROM last_5m ORDER BY url;
+SELECT * FROM spikes ORDER BY count;
+SELECT * FROM per_min ORDER BY user_id;
+SELECT pipelinedb.ttl_expire('daily');
+SELECT count(*) AS expired_left FROM daily WHERE day < now() - interval '30 days';
+SELECT * FROM audited;
+SELECT * FROM enriched ORDER BY country;
+SELECT name FROM pipelinedb.get_transforms();
+DROP VIEW last_5m;
+DROP VIEW last_5m CASCADE;
