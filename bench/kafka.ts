@@ -2,6 +2,7 @@
  * Kafka source benchmark. JSON lines on stdout.
  *
  *   npm run bench:kafka            # 1,000,000 messages; BENCH_MESSAGES to change
+ *   SLUICE_KAFKA_CLIENT=platformatic npm run bench:kafka   # with @platformatic/kafka
  *
  * throughput: a topic pre-filled with ~120-byte JSON messages over 8
  *             partitions, consumed into a view grouping 10,000 keys:
@@ -16,6 +17,8 @@ import { startKafka } from '../test/support/kafka.ts';
 import { startSluice } from '../test/support/sluice.ts';
 
 const total = Number(process.env.BENCH_MESSAGES ?? 1_000_000);
+/** The client library Sluice consumes with (see createKafkaClient). */
+const clientName = process.env.SLUICE_KAFKA_CLIENT ?? 'kafkajs';
 const report = (r: Record<string, unknown>) => console.log(JSON.stringify(r));
 
 function message(i: number): string {
@@ -60,7 +63,7 @@ const seconds = (performance.now() - t0) / 1000;
 const used = process.cpuUsage(cpu);
 report({
   bench: 'kafka-consume',
-  client: 'kafkajs',
+  client: clientName,
   messages: total,
   partitions: 8,
   keys: 10_000,
@@ -109,7 +112,7 @@ polling = false;
 await poller;
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))]);
-report({ bench: 'kafka-latency', client: 'kafkajs', producer: 'kcat (separate process)', rate_per_s: 20_000, seconds: 10, p50_ms: pct(0.5), p99_ms: pct(0.99), max_ms: pct(1) });
+report({ bench: 'kafka-latency', client: clientName, producer: 'kcat (separate process)', rate_per_s: 20_000, seconds: 10, p50_ms: pct(0.5), p99_ms: pct(0.99), max_ms: pct(1) });
 
 await producer.disconnect();
 await admin.disconnect();

@@ -3,7 +3,7 @@ import { pino } from 'pino';
 import { SqlError } from '../engine/errors.ts';
 import type { ServingStore } from '../engine/store.ts';
 import { ExternalStore, PgliteStore } from '../connectors/postgres/index.ts';
-import { KafkaConnector, KafkajsClient } from '../connectors/kafka/index.ts';
+import { KafkaConnector, createKafkaClient } from '../connectors/kafka/index.ts';
 import { SluiceService } from '../sql/index.ts';
 import { WireServer } from '../sql/wire/server.ts';
 
@@ -57,7 +57,7 @@ async function startOrExplain<T>(work: () => Promise<T>): Promise<T> {
 
 const store: ServingStore = await startOrExplain(async () => (postgresUrl ? new ExternalStore(postgresUrl) : PgliteStore.open(dataDir)));
 const service = await startOrExplain(() => SluiceService.start(store));
-const kafka = new KafkaConnector(store, service.engine, (brokers) => new KafkajsClient(brokers), log);
+const kafka = new KafkaConnector(store, service.engine, createKafkaClient, log);
 service.kafka = kafka;
 await kafka.start();
 const server = new WireServer(service, log);

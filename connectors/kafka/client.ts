@@ -21,6 +21,7 @@ export interface ConsumeOptions {
   positions: Map<number, bigint>;
   maxBytes: number;
   maxWaitMs: number;
+  /** Partitions processed at once (kafkajs's workers); a client may process all of them concurrently. */
   parallelism: number;
   onBatch(partition: number, messages: KafkaMessage[], highWatermark: bigint): Promise<void>;
   /** The client lost its connection or gave up; the source restarts it. */

@@ -163,12 +163,17 @@ export class KafkaSource {
   private async onBatch(partition: number, messages: KafkaMessage[], high: bigint): Promise<void> {
     const from = this.next.get(partition) ?? 0n;
     const fresh = messages.filter((m) => m.offset >= from);
+    if (fresh.length === 0) return;
+    // All chunks are handed over at once, so they land in the same group and
+    // hence the same transaction: a later chunk can never be applied without
+    // the earlier ones (which would skip them for good, as offsets only grow).
+    const chunks: Promise<void>[] = [];
     for (let i = 0; i < fresh.length; i += this.record.batchSize) {
-      const chunk = fresh.slice(i, i + this.record.batchSize);
-      await this.commitGroup.submit({ partition, messages: chunk, high });
-      this.next.set(partition, chunk[chunk.length - 1].offset + 1n);
+      chunks.push(this.commitGroup.submit({ partition, messages: fresh.slice(i, i + this.record.batchSize), high }));
     }
-    if (fresh.length) this.commitToKafkaLater(partition);
+    await Promise.all(chunks);
+    this.next.set(partition, fresh[fresh.length - 1].offset + 1n);
+    this.commitToKafkaLater(partition);
   }
 
   private lastKafkaCommit = 0;

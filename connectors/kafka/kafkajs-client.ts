@@ -1,6 +1,7 @@
 import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
 import type { TopicWatermark } from '../../engine/sources.ts';
 import { TopicNotFoundError, type ConsumeOptions, type ConsumerHandle, type KafkaClient } from './client.ts';
+import { Handover } from './handover.ts';
 
 /** KafkaClient over kafkajs. */
 export class KafkajsClient implements KafkaClient {
@@ -60,6 +61,9 @@ export class KafkajsClient implements KafkaClient {
     consumer.on(consumer.events.CRASH, (event) => {
       if (!event.payload.restart) options.onFailure(event.payload.error);
     });
+    // kafkajs fetches again only once every batch of the last fetch is processed:
+    // processing is handing over, not waiting for the store.
+    const handover = new Handover(options.onBatch, options.onFailure);
     await consumer.connect();
     await consumer.subscribe({ topic: options.topic, fromBeginning: true });
     await consumer.run({
@@ -76,7 +80,7 @@ export class KafkajsClient implements KafkaClient {
           value: m.value,
           timestamp: Number(m.timestamp),
         }));
-        await options.onBatch(batch.partition, messages, BigInt(batch.highWatermark));
+        await handover.offer(batch.partition, messages, BigInt(batch.highWatermark));
       },
     });
     for (const [partition, offset] of options.positions) {
@@ -88,6 +92,7 @@ export class KafkajsClient implements KafkaClient {
       },
       stop: async () => {
         await consumer.disconnect();
+        await handover.stop();
       },
     };
   }

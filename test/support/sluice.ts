@@ -4,7 +4,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
 import { ExternalStore, PgliteStore } from '../../connectors/postgres/index.ts';
-import { KafkaConnector, KafkajsClient } from '../../connectors/kafka/index.ts';
+import { KafkaConnector, createKafkaClient } from '../../connectors/kafka/index.ts';
 import { SluiceService } from '../../sql/index.ts';
 import { WireServer } from '../../sql/wire/server.ts';
 
@@ -38,7 +38,7 @@ export async function startSluice(options: SluiceOptions = {}): Promise<RunningS
   const store = options.postgresUrl ? new ExternalStore(options.postgresUrl) : await PgliteStore.open(dataDir);
   const service = await SluiceService.start(store, { clock: options.clock });
   const log = pino({ level: process.env.SLUICE_LOG_LEVEL ?? 'silent' });
-  const kafka = new KafkaConnector(store, service.engine, (brokers) => new KafkajsClient(brokers), log);
+  const kafka = new KafkaConnector(store, service.engine, createKafkaClient, log);
   service.kafka = kafka;
   await kafka.start();
   const server = new WireServer(service, log);
