@@ -80,6 +80,27 @@ export function fingerprint(node: unknown): string {
   return JSON.stringify(node, (key, value) => (key === 'location' ? undefined : value));
 }
 
+/** Indirection targets the deparser prints with the parentheses they need. */
+const selfBracketed = new Set(['ColumnRef', 'FuncCall', 'ParamRef', 'RowExpr', 'SubLink']);
+
 export function deparse(node: unknown): string {
-  return deparseSync(node as never);
+  return deparseSync(bracketIndirections(node) as never);
+}
+
+/**
+ * pgsql-deparser drops the parentheses of `(coalesce(a, b)).x` and
+ * `(ARRAY[…])[1]`, which PostgreSQL then cannot parse; such a target is
+ * wrapped in a scalar sub-select, which prints in parentheses and means the same.
+ */
+function bracketIndirections(root: unknown): unknown {
+  return transform(root, (node, kind) => {
+    if (kind !== 'A_Indirection') return undefined;
+    const fields = node.A_Indirection as AstFields;
+    const arg = bracketIndirections(fields.arg);
+    const argKind = nodeKind(arg) ?? '';
+    const wrapped = selfBracketed.has(argKind)
+      ? arg
+      : { SubLink: { subLinkType: 'EXPR_SUBLINK', subselect: { SelectStmt: { targetList: [{ ResTarget: { val: arg } }], limitOption: 'LIMIT_OPTION_DEFAULT', op: 'SETOP_NONE' } } } };
+    return { A_Indirection: { ...fields, arg: wrapped, indirection: bracketIndirections(fields.indirection) } };
+  });
 }

@@ -103,7 +103,7 @@ describe('sliding windows', () => {
   it('emits window changes on its output stream: old and new as rows arrive, new = NULL as groups leave', async () => {
     await client.query('CREATE STREAM pings (host text, ts timestamptz)');
     await client.query("CREATE VIEW alive WITH (sw = '10 seconds', sw_column = 'ts', step_factor = 10) AS SELECT host, count(*) FROM pings GROUP BY host");
-    await client.query("CREATE VIEW transitions AS SELECT coalesce((new).host, (old).host) AS host, count(*) FILTER (WHERE old IS NULL) AS ups, count(*) FILTER (WHERE new IS NULL) AS downs, count(*) FILTER (WHERE old IS NOT NULL AND new IS NOT NULL) AS updates FROM output_of('alive') GROUP BY 1");
+    await client.query("CREATE VIEW transitions AS SELECT (coalesce(new, old)).host AS host, count(*) FILTER (WHERE old IS NULL) AS ups, count(*) FILTER (WHERE new IS NULL) AS downs, count(*) FILTER (WHERE old IS NOT NULL AND new IS NOT NULL) AS updates FROM output_of('alive') GROUP BY 1");
     await client.query("INSERT INTO pings VALUES ('a', now()), ('b', now() - interval '8 seconds')");
     await client.query("INSERT INTO pings VALUES ('a', now())");
     const rows = async () => (await client.query('SELECT host, ups::int, downs::int, updates::int FROM transitions ORDER BY host')).rows;
