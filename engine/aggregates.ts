@@ -1,4 +1,4 @@
-import { regressionAggregates, type AggregatePlan } from './view-plan.ts';
+import { regressionAggregates, varianceAggregates, type AggregatePlan } from './view-plan.ts';
 import { sketchAggregate } from './sketch-aggregates.ts';
 import { SqlError, SqlState } from './errors.ts';
 import { addNumeric, formatFloat, numericToString, parseNumeric, type Numeric, type Value } from './values/index.ts';
@@ -46,6 +46,7 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
   if (plan.sketch) return sketchColumnImpl(plan);
   if (regressionAggregates.has(plan.fn)) return regressionImpl(plan);
   const typeName = plan.arg?.typeName ?? '';
+  if (varianceAggregates.has(plan.fn)) return varianceImpl(plan, typeName);
   switch (plan.fn) {
     case 'count':
       return {
@@ -91,13 +92,6 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
         combineSql: (s, p) => `${s} + ${p}`,
         finalSql: (s) => s,
       };
-    case 'var_samp':
-    case 'var_pop':
-    case 'variance':
-    case 'stddev':
-    case 'stddev_samp':
-    case 'stddev_pop':
-      return varianceImpl(plan, typeName);
     default:
       throw new SqlError(SqlState.internalError, `no implementation for aggregate ${plan.fn}`);
   }

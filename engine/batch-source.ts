@@ -1,5 +1,7 @@
 import { arrivalOrderColumn } from './aggregates.ts';
-import { quoteIdent } from './sql-text.ts';
+import type { RowBatch } from './batch.ts';
+import { arrayLiteral, quoteIdent } from './sql-text.ts';
+import { toPgText } from './values/index.ts';
 import type { Stream } from './stream.ts';
 import type { ViewPlan } from './view-plan.ts';
 
@@ -29,4 +31,20 @@ function batchRowsSql(plan: ViewPlan, stream: Stream): string {
   const arrays = plan.columns.map((_, i) => `$${i + 1}::text[]`);
   const names = [...plan.columns.map((_, i) => `c${i + 1}`), arrivalOrderColumn];
   return `(SELECT ${[...casts, `u.${arrivalOrderColumn}`].join(', ')} FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS u(${names.join(', ')}))`;
+}
+
+/** The parameters batchSource's SQL reads: each of the view's stream columns as a text array (or the row count). */
+export function batchParams(plan: ViewPlan, stream: Stream, batch: RowBatch): string[] {
+  if (plan.columns.length === 0) return [String(batch.length)];
+  return plan.columns.map((name) => {
+    const position = stream.position(name) ?? -1;
+    const typeName = stream.columns[position].typeName;
+    const values = batch.columns[position];
+    const texts = new Array<string | null>(values.length);
+    for (let r = 0; r < values.length; r++) {
+      const v = values[r];
+      texts[r] = v === null ? null : typeof v === 'string' ? v : toPgText(typeName, v);
+    }
+    return arrayLiteral(texts);
+  });
 }

@@ -1,9 +1,8 @@
-import { batchSource } from './batch-source.ts';
+import { batchParams, batchSource } from './batch-source.ts';
 import type { RowBatch } from './batch.ts';
-import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
+import { qualifiedName, quoteIdent } from './sql-text.ts';
 import type { StoreConnection } from './store.ts';
 import type { Stream } from './stream.ts';
-import { toPgText } from './values/index.ts';
 import type { TransformPlan, ViewPlan } from './view-plan.ts';
 
 /**
@@ -14,13 +13,11 @@ import type { TransformPlan, ViewPlan } from './view-plan.ts';
 export class ContinuousTransform {
   private readonly selectSql: string;
   private readonly triggerSql: string | undefined;
-  private readonly columnPositions: number[];
 
   constructor(
     readonly plan: ViewPlan & { transform: TransformPlan },
     readonly stream: Stream,
   ) {
-    this.columnPositions = plan.columns.map((c) => stream.position(c) ?? -1);
     const { withClause, from } = batchSource(plan, stream);
     const where = plan.where ? ` WHERE ${plan.where}` : '';
     const outputs = plan.transform.outputs.map((o) => `(${o.sql})::${o.type} AS ${quoteIdent(o.name)}`);
@@ -41,21 +38,12 @@ export class ContinuousTransform {
   /** Runs the transform over a batch; returns its rows (text, in output column order). */
   async apply(conn: StoreConnection, batch: RowBatch): Promise<(string | null)[][]> {
     if (!this.active || batch.length === 0) return [];
-    const params = this.params(batch);
+    const params = batchParams(this.plan, this.stream, batch);
     const table = this.plan.transform.triggerTable;
     if (this.triggerSql && table) {
       await conn.query(this.triggerSql, params);
       await conn.query(`DELETE FROM ${qualifiedName(table.schema, table.name)}`);
     }
     return (await conn.query(this.selectSql, params)).rows;
-  }
-
-  private params(batch: RowBatch): string[] {
-    if (this.plan.columns.length === 0) return [String(batch.length)];
-    return this.columnPositions.map((position) => {
-      const typeName = this.stream.columns[position].typeName;
-      const texts = batch.columns[position].map((v) => (v === null ? null : typeof v === 'string' ? v : toPgText(typeName, v)));
-      return arrayLiteral(texts);
-    });
   }
 }

@@ -1,6 +1,6 @@
 import { aggregateImpl, type AggregateImpl, type Accumulator } from './aggregates.ts';
 import type { RowBatch } from './batch.ts';
-import { batchSource } from './batch-source.ts';
+import { batchParams, batchSource } from './batch-source.ts';
 import { isSketchAggregate } from './sketch-aggregates.ts';
 import { SketchMerger } from './sketch-merge.ts';
 import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
@@ -30,7 +30,6 @@ export class ContinuousView {
   private storeWith = '';
   private readonly groupPositions: number[];
   private readonly argPositions: number[];
-  private readonly columnPositions: number[];
   active = true;
 
   constructor(
@@ -44,7 +43,6 @@ export class ContinuousView {
     this.aggregates = core.aggregates.map(aggregateImpl);
     this.groupPositions = core.groups.map((g) => (g.sourceColumn ? stream.position(g.sourceColumn) ?? -1 : -1));
     this.argPositions = core.aggregates.map((a) => (a.sourceColumn ? stream.position(a.sourceColumn) ?? -1 : -1));
-    this.columnPositions = core.columns.map((c) => stream.position(c) ?? -1);
     this.engineEvaluated =
       core.where === undefined &&
       core.from === undefined &&
@@ -147,19 +145,7 @@ export class ContinuousView {
   }
 
   private async applyInStore(conn: StoreConnection, batch: RowBatch, withChanges: boolean): Promise<Change[]> {
-    const params: string[] = this.core.columns.length === 0 ? [String(batch.length)] : [];
-    for (let i = 0; i < this.columnPositions.length; i++) {
-      const position = this.columnPositions[i];
-      const typeName = this.stream.columns[position].typeName;
-      const values = batch.columns[position];
-      const texts = new Array<string | null>(values.length);
-      for (let r = 0; r < values.length; r++) {
-        const v = values[r];
-        texts[r] = v === null ? null : typeof v === 'string' ? v : toPgText(typeName, v);
-      }
-      params.push(arrayLiteral(texts));
-    }
-    return this.upsert(conn, this.storeWith, this.storeEvaluatedSql, params, withChanges);
+    return this.upsert(conn, this.storeWith, this.storeEvaluatedSql, batchParams(this.core, this.stream, batch), withChanges);
   }
 
   /** A sliding-window view's rows at `at` (default: now, as reading the view sees it), keyed by group. */

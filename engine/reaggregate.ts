@@ -1,4 +1,4 @@
-import { regressionAggregates, type AggregatePlan } from './view-plan.ts';
+import { regressionAggregates, varianceAggregates, type AggregatePlan } from './view-plan.ts';
 
 /**
  * SQL that merges many stored states of one aggregate into one (an aggregate
@@ -11,8 +11,11 @@ import { regressionAggregates, type AggregatePlan } from './view-plan.ts';
  */
 export function reaggregateSql(plan: AggregatePlan, stateType: string, state: string, order: string): string | undefined {
   if (plan.sketch) return undefined;
-  if (regressionAggregates.has(plan.fn)) return `sluice.float8_regr_combine_agg(${state})`;
   const floatArgument = plan.arg?.typeName === 'float4' || plan.arg?.typeName === 'float8';
+  if (regressionAggregates.has(plan.fn)) return `sluice.float8_regr_combine_agg(${state})`;
+  if (varianceAggregates.has(plan.fn)) {
+    return floatArgument ? `sluice.float8_combine_agg(${state})` : `ARRAY[sum((${state})[1]), sum((${state})[2]), sum((${state})[3])]`;
+  }
   switch (plan.fn) {
     case 'count':
     case 'regr_count':
@@ -39,13 +42,6 @@ export function reaggregateSql(plan: AggregatePlan, stateType: string, state: st
     case 'json_agg':
     case 'jsonb_agg':
       return `sluice.array_cat_agg(${state} ORDER BY ${order})`;
-    case 'var_samp':
-    case 'var_pop':
-    case 'variance':
-    case 'stddev':
-    case 'stddev_samp':
-    case 'stddev_pop':
-      return floatArgument ? `sluice.float8_combine_agg(${state})` : `ARRAY[sum((${state})[1]), sum((${state})[2]), sum((${state})[3])]`;
     default:
       return undefined;
   }

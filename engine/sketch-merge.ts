@@ -1,10 +1,9 @@
 import type { RowBatch } from './batch.ts';
-import { batchSource } from './batch-source.ts';
+import { batchParams, batchSource } from './batch-source.ts';
 import { sketchAggregate, type SketchAggregate, type SketchState } from './sketch-aggregates.ts';
 import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
 import type { StoreConnection } from './store.ts';
 import type { Stream } from './stream.ts';
-import { toPgText } from './values/index.ts';
 import { singleRowKey, type AggregatePlan, type ViewPlan } from './view-plan.ts';
 
 /**
@@ -20,7 +19,6 @@ export class SketchMerger {
   private readonly rowsSql: string;
   private readonly readSql: string;
   private readonly writeSql: string;
-  private readonly columnPositions: number[];
 
   constructor(
     private readonly plan: ViewPlan,
@@ -28,7 +26,6 @@ export class SketchMerger {
     private readonly stream: Stream,
   ) {
     this.impls = sketches.map(sketchAggregate);
-    this.columnPositions = plan.columns.map((c) => stream.position(c) ?? -1);
     this.rowsSql = this.buildRowsSql();
     this.readSql = this.buildReadSql();
     this.writeSql = this.buildWriteSql();
@@ -53,12 +50,7 @@ export class SketchMerger {
 
   /** The batch's partial sketches per group (keyed by the groups' text form). */
   private async foldBatch(conn: StoreConnection, batch: RowBatch): Promise<Map<string, { key: (string | null)[]; states: SketchState[] }>> {
-    const params: string[] = this.plan.columns.length === 0 ? [String(batch.length)] : [];
-    for (const position of this.columnPositions) {
-      const typeName = this.stream.columns[position].typeName;
-      params.push(arrayLiteral(batch.columns[position].map((v) => (v === null ? null : typeof v === 'string' ? v : toPgText(typeName, v)))));
-    }
-    const result = await conn.query(this.rowsSql, params);
+    const result = await conn.query(this.rowsSql, batchParams(this.plan, this.stream, batch));
     const groupCount = this.plan.groups.length;
     const groups = new Map<string, { key: (string | null)[]; states: SketchState[] }>();
     for (const row of result.rows) {

@@ -56,6 +56,9 @@ export interface AggregatePlan {
   stateColumn?: string;
 }
 
+/** Variance and standard deviation, kept as {N, Σx, Sxx} (floats) or {N, Σx, Σx²} (exact types). */
+export const varianceAggregates: ReadonlySet<AggregateName> = new Set<AggregateName>(['var_samp', 'var_pop', 'variance', 'stddev', 'stddev_samp', 'stddev_pop']);
+
 /** Aggregates of pairs (Y, X) kept as PostgreSQL's {N, Σx, Sxx, Σy, Syy, Sxy} (regr_count apart: a count). */
 export const regressionAggregates: ReadonlySet<AggregateName> = new Set<AggregateName>([
   'corr', 'covar_pop', 'covar_samp', 'regr_avgx', 'regr_avgy', 'regr_intercept', 'regr_r2', 'regr_slope', 'regr_sxx', 'regr_sxy', 'regr_syy',
