@@ -12,14 +12,14 @@
  */
 import { spawn } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { Kafka, logLevel, CompressionTypes } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { startKafka } from '../test/support/kafka.ts';
 import { startSluice } from '../test/support/sluice.ts';
+import { prefillTopic, report } from './support.ts';
 
 const total = Number(process.env.BENCH_MESSAGES ?? 1_000_000);
 /** The client library Sluice consumes with (see createKafkaClient). */
 const clientName = process.env.SLUICE_KAFKA_CLIENT ?? 'kafkajs';
-const report = (r: Record<string, unknown>) => console.log(JSON.stringify(r));
 
 function message(i: number): string {
   // ~120 bytes: a few strings, numbers and a timestamp.
@@ -34,16 +34,9 @@ await admin.createTopics({ topics: [{ topic: 'bench', numPartitions: 8 }, { topi
 const producer = client.producer();
 await producer.connect();
 
+const prefillSeconds = await prefillTopic(producer, 'bench', total, message);
 let t0 = performance.now();
-const batch = 5000;
-for (let i = 0; i < total; i += batch) {
-  await producer.send({
-    topic: 'bench',
-    compression: CompressionTypes.None,
-    messages: Array.from({ length: Math.min(batch, total - i) }, (_, j) => ({ value: message(i + j) })),
-  });
-}
-report({ bench: 'kafka-prefill', messages: total, seconds: +((performance.now() - t0) / 1000).toFixed(2), bytes_per_message: message(12345).length });
+report({ bench: 'kafka-prefill', messages: total, seconds: prefillSeconds, bytes_per_message: message(12345).length });
 
 const sluice = await startSluice();
 const sql = await sluice.client();

@@ -16,37 +16,14 @@ import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
-import { pino } from 'pino';
 import { PgliteStore } from '../connectors/postgres/index.ts';
-import { SluiceService } from '../sql/index.ts';
 import { FrontendParser, authenticationOk, parameterStatus, readyForQuery } from '../sql/wire/codec.ts';
-import { WireServer } from '../sql/wire/server.ts';
+import { report, startMemorySluice } from './support.ts';
 
 const which = new Set(process.argv.slice(2));
 const wants = (name: string) => which.size === 0 || which.has(name);
 
-function report(result: Record<string, unknown>): void {
-  console.log(JSON.stringify(result));
-}
-
-async function startSluice() {
-  const store = await PgliteStore.open(undefined);
-  const service = await SluiceService.start(store);
-  const server = new WireServer(service, pino({ level: 'silent' }));
-  const { port } = await server.listen(0, '127.0.0.1');
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'sluice', database: 'sluice' });
-  await client.connect();
-  return {
-    store,
-    port,
-    client,
-    async stop() {
-      await client.end();
-      await server.close();
-      await service.close();
-    },
-  };
-}
+const startSluice = startMemorySluice;
 
 async function createViews(client: pg.Client, count: number): Promise<void> {
   await client.query('CREATE STREAM events (key text, n int4, x float8)');

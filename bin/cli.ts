@@ -56,7 +56,7 @@ async function startOrExplain<T>(work: () => Promise<T>): Promise<T> {
 }
 
 const store: ServingStore = await startOrExplain(async () => (postgresUrl ? new ExternalStore(postgresUrl) : PgliteStore.open(dataDir)));
-const service = await startOrExplain(() => SluiceService.start(store));
+const service = await startOrExplain(() => SluiceService.start(store, { log }));
 const kafka = new KafkaConnector(store, service.engine, createKafkaClient, log);
 service.kafka = kafka;
 await kafka.start();

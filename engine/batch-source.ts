@@ -15,8 +15,18 @@ import type { ViewPlan } from './view-plan.ts';
 export function batchSource(plan: ViewPlan, stream: Stream): { withClause: string; from: string } {
   const alias = quoteIdent(plan.stream.alias);
   const rows = batchRowsSql(plan, stream);
-  if (!plan.from) return { withClause: '', from: `${rows} AS ${alias}` };
-  return { withClause: `WITH ${quoteIdent(plan.stream.name)} AS (SELECT * FROM ${rows} AS batch) `, from: plan.from };
+  const sets = groupingSetsFromSql(plan);
+  if (!plan.from) return { withClause: '', from: `${rows} AS ${alias}${sets}` };
+  return { withClause: `WITH ${quoteIdent(plan.stream.name)} AS (SELECT * FROM ${rows} AS batch) `, from: `${plan.from}${sets}` };
+}
+
+/** A grouping-sets view's grouping keys read the number of the set a row is aggregated for here. */
+export const groupingSetNumberSql = 'sluice_grouping_sets.sluice_grouping_set';
+
+/** A grouping-sets view reads each batch row once per grouping set: the FROM item numbering the sets. */
+function groupingSetsFromSql(plan: ViewPlan): string {
+  if (!plan.groupingSets) return '';
+  return `, generate_series(0, ${plan.groupingSets.sets.length - 1}) AS sluice_grouping_sets(sluice_grouping_set)`;
 }
 
 /**

@@ -6,7 +6,9 @@ import { arrayLiteral } from './sql-text.ts';
 import { certainlyValidDateTime } from './values/index.ts';
 import { inTransaction, type StoreConnection } from './store.ts';
 import { Stream, streamKey } from './stream.ts';
+import { messageColumns, messagesSql, streamSinkTarget, type KafkaSinks, type KafkaSinkTarget } from './sinks.ts';
 import type { ViewPlan } from './view-plan.ts';
+import { batchParams, batchSource } from './batch-source.ts';
 
 /**
  * The runtime: the streams, the continuous views reading them, and the
@@ -17,6 +19,8 @@ export class Engine {
   private readonly views = new Map<string, ContinuousView>();
   private readonly transforms = new Map<string, ContinuousTransform>();
   private names: Set<string> | undefined;
+  /** Where rows for Kafka topics go (set when the server runs with Kafka support). */
+  sinks: KafkaSinks | undefined;
 
   stream(schema: string, name: string): Stream | undefined {
     return this.streams.get(streamKey(schema, name));
@@ -92,18 +96,50 @@ export class Engine {
     conn: StoreConnection,
     stream: Stream,
     batches: Iterable<RowBatch> | AsyncIterable<RowBatch>,
-    options: { afterDelivery?: () => Promise<void>; /** The caller has checked values with invalidRows already. */ validated?: boolean } = {},
+    options: {
+      afterDelivery?: () => Promise<void>;
+      /** The caller has checked values with invalidRows already. */
+      validated?: boolean;
+      /** The rows were read from the stream's Kafka topic: they go to its readers, not back to the topic. */
+      fromTopic?: boolean;
+    } = {},
   ): Promise<number> {
     let rows = 0;
     await inTransaction(conn, async () => {
       for await (const batch of batches) {
         if (!options.validated) await validateInStore(conn, stream, batch);
-        await this.deliver(conn, stream, batch);
+        if (options.fromTopic) await this.deliverToReaders(conn, stream, batch);
+        else await this.deliver(conn, stream, batch);
         rows += batch.length;
       }
       await options.afterDelivery?.();
     });
     return rows;
+  }
+
+  /**
+   * The Kafka topics rows read from a stream can end up in (through
+   * transforms and output streams, down the chain): the targets a source
+   * must not outrun.
+   */
+  sinkTargetsFedBy(stream: Stream, seen = new Set<Stream>()): KafkaSinkTarget[] {
+    if (seen.has(stream)) return [];
+    seen.add(stream);
+    const targets: KafkaSinkTarget[] = [];
+    const follow = (next: Stream | undefined) => {
+      if (!next) return;
+      const target = streamSinkTarget(next);
+      if (target) targets.push(target);
+      else targets.push(...this.sinkTargetsFedBy(next, seen));
+    };
+    for (const reader of this.readersOf(stream)) {
+      if (reader instanceof ContinuousTransform) {
+        targets.push(...(reader.plan.transform.kafka ?? []));
+        for (const into of reader.plan.transform.insertInto) follow(this.stream(into.schema, into.name));
+      }
+      follow(this.stream(reader.plan.schema, outputStreamName(reader.plan.name)));
+    }
+    return targets;
   }
 
   /** Whether anything reads a view's output stream (so its changes are worth computing). */
@@ -119,30 +155,81 @@ export class Engine {
   }
 
   /**
+   * Rows written to a stream: a stream declared on SERVER kafka is its topic
+   * (its readers get the rows when they come back from Kafka); any other
+   * stream's rows go to its readers.
+   */
+  private async deliver(conn: StoreConnection, stream: Stream, batch: RowBatch): Promise<void> {
+    const target = streamSinkTarget(stream);
+    if (target) await this.writeToTopic(conn, stream, target, batch);
+    else await this.deliverToReaders(conn, stream, batch);
+  }
+
+  private readonly topicWrites = new WeakMap<Stream, string>();
+
+  private async writeToTopic(conn: StoreConnection, stream: Stream, target: KafkaSinkTarget, batch: RowBatch): Promise<void> {
+    if (batch.length === 0) return;
+    const plan = { stream: { schema: stream.schema, name: stream.name, alias: stream.name }, columns: stream.columns.map((c) => c.name) } as ViewPlan;
+    let sql = this.topicWrites.get(stream);
+    if (!sql) {
+      sql = messagesSql(target, messageColumns(plan.columns), batchSource(plan, stream).from);
+      this.topicWrites.set(stream, sql);
+    }
+    await this.sinksOrFail().write(conn, target, sql, batchParams(plan, stream, batch));
+  }
+
+  private sinksOrFail(): KafkaSinks {
+    if (!this.sinks) throw new SqlError(SqlState.featureNotSupported, 'Kafka support is not enabled in this server', { hint: 'Writing to a Kafka topic needs the server started with Kafka support.' });
+    return this.sinks;
+  }
+
+  /**
    * Applies a batch to the views reading a stream, then the changes of those
    * views to the views reading their output streams, and so on down the chain.
    */
-  private async deliver(conn: StoreConnection, stream: Stream, batch: RowBatch): Promise<void> {
+  private async deliverToReaders(conn: StoreConnection, stream: Stream, batch: RowBatch): Promise<void> {
     for (const reader of this.readersOf(stream)) {
       const output = this.stream(reader.plan.schema, outputStreamName(reader.plan.name));
       const wanted = output !== undefined && this.readersOf(output).length > 0;
       if (reader instanceof ContinuousTransform) {
-        const rows = await reader.apply(conn, batch);
-        if (rows.length === 0) continue;
-        const names = reader.plan.transform.outputs.map((o) => o.name);
-        for (const target of reader.plan.transform.insertInto) {
-          const into = this.stream(target.schema, target.name);
-          if (!into) throw new SqlError(SqlState.undefinedTable, `stream "${target.name}" of transform ${reader.name} does not exist`);
-          const derived = rowsToBatch(into, names, rows);
-          await validateInStore(conn, into, derived);
-          await this.deliver(conn, into, derived);
-        }
-        if (output && wanted) await this.deliver(conn, output, rowsToBatch(output, names, rows));
+        await this.applyTransform(conn, reader, batch, wanted ? output : undefined);
         continue;
       }
       const changes = await reader.apply(conn, batch, wanted);
       if (output && changes.length) await this.deliver(conn, output, changeBatch(output, changes));
     }
+  }
+
+  /**
+   * A transform's rows for a batch go to its Kafka topics, to the streams it
+   * inserts into (a Kafka stream's messages are rendered by the store
+   * straight from the rows) and to the readers of its output stream.
+   */
+  private async applyTransform(conn: StoreConnection, transform: ContinuousTransform, batch: RowBatch, output: Stream | undefined): Promise<void> {
+    if (!transform.active || batch.length === 0) return;
+    const params = transform.params(batch);
+    await transform.callTrigger(conn, params);
+    for (const target of transform.plan.transform.kafka ?? []) await this.sinksOrFail().write(conn, target, transform.messagesSql(target), params);
+    const into = transform.plan.transform.insertInto.map((target) => {
+      const stream = this.stream(target.schema, target.name);
+      if (!stream) throw new SqlError(SqlState.undefinedTable, `stream "${target.name}" of transform ${transform.name} does not exist`);
+      return stream;
+    });
+    for (const stream of into) {
+      const target = streamSinkTarget(stream);
+      if (target) await this.sinksOrFail().write(conn, target, transform.messagesSqlInto(stream, target), params);
+    }
+    const rowTargets = into.filter((s) => !s.kafkaOptions);
+    if (rowTargets.length === 0 && !output) return;
+    const rows = await transform.rows(conn, params);
+    if (rows.length === 0) return;
+    const names = transform.outputNames;
+    for (const stream of rowTargets) {
+      const derived = rowsToBatch(stream, names, rows);
+      await validateInStore(conn, stream, derived);
+      await this.deliver(conn, stream, derived);
+    }
+    if (output) await this.deliver(conn, output, rowsToBatch(output, names, rows));
   }
 
   /**
@@ -172,13 +259,16 @@ export class Engine {
 
 /**
  * Rows a transform selected, as a batch of another stream: columns match by
- * name (a column the rows lack is NULL; arrival_timestamp is now unless given),
- * values go through the target columns' input functions.
+ * name when every selected column names one of the stream's, otherwise by
+ * position (PipelineDB's insert_into_stream); a column the rows lack is NULL,
+ * arrival_timestamp is now unless given. Values go through the target
+ * columns' input functions.
  */
 function rowsToBatch(stream: Stream, names: string[], rows: (string | null)[][]): RowBatch {
   const arrival = new Date().toISOString();
+  const sources = stream.sourcesOf(names);
   const columns = stream.columns.map((column, c) => {
-    const from = names.indexOf(column.name);
+    const from = sources[c];
     const input = stream.inputs[c];
     return rows.map((row) => {
       const text = from >= 0 ? row[from] : null;

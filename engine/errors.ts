@@ -43,6 +43,7 @@ export const SqlState = {
   duplicateObject: '42710',
   wrongObjectType: '42809',
   invalidParameterValue: '22023',
+  programLimitExceeded: '54000',
   invalidTextRepresentation: '22P02',
   numericValueOutOfRange: '22003',
   stringDataRightTruncation: '22001',

@@ -41,6 +41,18 @@ export class Stream {
   position(column: string): number | undefined {
     return this.positions.get(column);
   }
+
+  /**
+   * For rows of columns `names` written to this stream (a transform's output):
+   * which of them each stream column takes, or -1 for none. By name when
+   * every name is one of the stream's columns, otherwise by position
+   * (PipelineDB's insert_into_stream); arrival_timestamp only by name.
+   */
+  sourcesOf(names: readonly string[]): number[] {
+    const byName = names.every((n) => this.positions.has(n));
+    const userColumns = this.columns.filter((c) => c.name !== arrivalTimestamp);
+    return this.columns.map((column) => (byName ? names.indexOf(column.name) : userColumns.indexOf(column) < names.length ? userColumns.indexOf(column) : -1));
+  }
 }
 
 export function streamKey(schema: string, name: string): string {

@@ -20,10 +20,11 @@ export async function expireOnce(conn: StoreConnection, engine: Engine, view: Co
   const mrel = qualifiedName(view.plan.schema, view.plan.mrel);
   // Expired groups leave the view: its output stream gets them with new = NULL.
   const changes = !view.plan.window && engine.wantsChanges(view);
-  const returning = changes ? ` RETURNING ${qualifiedName(view.plan.schema, finalFunctionName(view.plan.name))}(m)::text` : '';
+  // The alias must not be a column's name: `fn(m)` would pass a view column named m, not the row.
+  const returning = changes ? ` RETURNING ${qualifiedName(view.plan.schema, finalFunctionName(view.plan.name))}(sluice_expired)::text` : '';
   return inTransaction(conn, async () => {
     const result = await conn.query(
-      `DELETE FROM ${mrel} AS m WHERE ctid IN (SELECT ctid FROM ${mrel} WHERE ${quoteIdent(ttl.column)} < $1::timestamptz - $2::interval LIMIT $3)${returning}`,
+      `DELETE FROM ${mrel} AS sluice_expired WHERE ctid IN (SELECT ctid FROM ${mrel} WHERE ${quoteIdent(ttl.column)} < $1::timestamptz - $2::interval LIMIT $3)${returning}`,
       [now.toISOString(), ttl.interval, String(batchSize)],
     );
     if (changes) await engine.emitChanges(conn, view, result.rows.filter(([before]) => before !== null).map(([before]) => ({ before, after: null })));

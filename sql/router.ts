@@ -123,13 +123,6 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
     case 'InsertStmt': {
       const relation = stmt.relation as AstFields;
       const stream = findStream(ctx, relation.schemaname as string | undefined, relation.relname as string);
-      if (stream?.kafkaOptions) {
-        return sluice(async () => {
-          throw new SqlError(SqlState.featureNotSupported, `writing to "${stream.name}", a stream on SERVER kafka, is not supported yet`, {
-            hint: 'Produce to its topic instead; views reading the stream will see the messages.',
-          });
-        });
-      }
       if (stream) return sluice((c) => insertIntoStream(c, stream, stmt), insertParamTypes(stream, stmt));
       break;
     }
@@ -138,9 +131,6 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
       const stream = relation && findStream(ctx, relation.schemaname as string | undefined, relation.relname as string);
       if (stream) {
         if (!stmt.is_from) return sluice(async () => { throw streamIsNotReadable(stream); });
-        if (stream.kafkaOptions) {
-          return sluice(async () => { throw new SqlError(SqlState.featureNotSupported, `writing to "${stream.name}", a stream on SERVER kafka, is not supported yet`); });
-        }
         if (stmt.filename || stmt.is_program) {
           return sluice(async () => { throw new SqlError(SqlState.featureNotSupported, 'COPY into a stream from a file or program is not supported', { hint: 'Use COPY … FROM STDIN (psql: \\copy).' }); });
         }

@@ -1,3 +1,4 @@
+import type { Logger } from 'pino';
 import { Engine } from '../engine/engine.ts';
 import { systemClock, TtlReaper, type Clock } from '../engine/ttl.ts';
 import { withStoreSession, type ServingStore, type StoreConnection, type StoreSession } from '../engine/store.ts';
@@ -30,7 +31,7 @@ export class SluiceService {
   ) {}
 
   /** Opens the catalog in the store and restores every stream and continuous view. */
-  static async start(store: ServingStore, options: { clock?: Clock; ttlIntervalMs?: number } = {}): Promise<SluiceService> {
+  static async start(store: ServingStore, options: { clock?: Clock; ttlIntervalMs?: number; log?: Logger } = {}): Promise<SluiceService> {
     await loadParser();
     const service = new SluiceService(store, new Engine(), options.clock ?? systemClock);
     registerKafkaFunctions(service.functions);
@@ -43,7 +44,7 @@ export class SluiceService {
       service.aggregateNames = new Set(aggregates.rows.map(([name]) => name as string));
       service.serverVersion = (await session.conn.query('SHOW server_version')).rows[0]?.[0] ?? service.serverVersion;
     });
-    service.reaper = new TtlReaper(store, service.engine, service.clock, undefined, { intervalMs: options.ttlIntervalMs ?? 1000, batchSize: 10_000 });
+    service.reaper = new TtlReaper(store, service.engine, service.clock, options.log, { intervalMs: options.ttlIntervalMs ?? 1000, batchSize: 10_000 });
     service.reaper.start();
     return service;
   }

@@ -1,16 +1,17 @@
 import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
-import { inTransaction } from '../engine/store.ts';
+import { sinkDeliveries, type SinkDelivery } from '../engine/sinks.ts';
+import { inTransaction, type StoreConnection } from '../engine/store.ts';
 import { arrivalTimestamp } from '../engine/stream.ts';
 import { finalFunctionName, outputStreamName, windowFunctionName, type ContinuousView } from '../engine/continuous-view.ts';
 import type { ContinuousTransform } from '../engine/continuous-transform.ts';
-
-/** What DROP handles: continuous views and transforms. */
-type Reader = ContinuousView | ContinuousTransform;
 import { deleteViewPlan, kafkaServer } from './catalog.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { fieldsOf, stringValue } from './ast.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
+
+/** What DROP handles: continuous views and transforms. */
+type Reader = ContinuousView | ContinuousTransform;
 
 /** `CREATE FOREIGN TABLE s (…) SERVER pipelinedb` (or `CREATE STREAM s (…)`). */
 export async function createStream(ctx: StatementContext, stmt: AstFields, text: string): Promise<StatementResult> {
@@ -24,7 +25,7 @@ export async function createStream(ctx: StatementContext, stmt: AstFields, text:
       throw new SqlError(SqlState.featureNotSupported, `constraints on stream columns are not supported (column "${column.colname as string}")`);
     }
   }
-  if (stmt.servername === kafkaServer) checkKafkaOptions(stmt);
+  const kafkaOptions = stmt.servername === kafkaServer ? checkKafkaOptions(stmt) : undefined;
   const declaresArrival = elements.some((e) => fieldsOf(e, 'ColumnDef')?.colname === arrivalTimestamp);
   const name = qualifiedName((relation.schemaname as string | undefined) ?? 'public', relation.relname as string);
   await inTransaction(ctx.conn, async () => {
@@ -32,16 +33,25 @@ export async function createStream(ctx: StatementContext, stmt: AstFields, text:
     if (!declaresArrival && !(base.if_not_exists && findStream(ctx, relation.schemaname as string | undefined, relation.relname as string))) {
       await ctx.conn.exec(`ALTER FOREIGN TABLE ${relation.schemaname ? name : quoteIdent(relation.relname as string)} ADD COLUMN ${arrivalTimestamp} timestamptz`);
     }
+    const key = kafkaOptions?.get('key');
+    if (key) await checkKeyExpression(ctx.conn, relation.schemaname ? name : quoteIdent(relation.relname as string), key);
   });
   await ctx.reloadStreams();
   await ctx.catalogChanged();
   return { tag: 'CREATE FOREIGN TABLE' };
 }
 
-const kafkaStreamOptions = new Set(['brokers', 'topic', 'format', 'delimiter', 'quote', 'escape', 'group_id', 'start_offset', 'batchsize', 'maxbytes', 'parallelism', 'timeout']);
+const kafkaStreamOptions = new Set([
+  'brokers', 'topic', 'format', 'delimiter', 'quote', 'escape', 'group_id', 'start_offset', 'batchsize', 'maxbytes', 'parallelism', 'timeout',
+  // Writing to the topic: the message key (a column or an expression over the columns), a fixed partition, the guarantee.
+  'key', 'partition', 'delivery',
+]);
 
-/** `SERVER kafka OPTIONS (topic '…', brokers '…', format 'json', …)`: the options pipeline_kafka's consume_begin takes. */
-function checkKafkaOptions(stmt: AstFields): void {
+/**
+ * `SERVER kafka OPTIONS (topic '…', brokers '…', format 'json', …)`: the
+ * options pipeline_kafka's consume_begin takes, and those of writing to the topic.
+ */
+function checkKafkaOptions(stmt: AstFields): Map<string, string> {
   const options = new Map<string, string>();
   for (const node of (stmt.options as AstNode[] | undefined) ?? []) {
     const option = fieldsOf(node, 'DefElem') as AstFields;
@@ -54,6 +64,18 @@ function checkKafkaOptions(stmt: AstFields): void {
   if (!options.get('topic')) throw new SqlError(SqlState.invalidParameterValue, 'a stream on SERVER kafka needs OPTIONS (topic \'…\')');
   const format = options.get('format') ?? 'json';
   if (!['json', 'csv', 'text'].includes(format)) throw new SqlError(SqlState.invalidParameterValue, `invalid format "${format}"`, { hint: "Use 'json', 'csv' or 'text'." });
+  const delivery = options.get('delivery');
+  if (delivery !== undefined && !sinkDeliveries.includes(delivery as SinkDelivery)) {
+    throw new SqlError(SqlState.invalidParameterValue, `invalid delivery "${delivery}"`, { hint: `Use ${sinkDeliveries.map((d) => `'${d}'`).join(' or ')}.` });
+  }
+  const partition = options.get('partition');
+  if (partition !== undefined && !/^\d+$/.test(partition)) throw new SqlError(SqlState.invalidParameterValue, `partition must be a partition number, not "${partition}"`);
+  return options;
+}
+
+/** The key option is SQL over the stream's columns: PostgreSQL checks it now rather than at the first write. */
+async function checkKeyExpression(conn: StoreConnection, stream: string, key: string): Promise<void> {
+  await conn.exec(`CREATE TEMP VIEW sluice_key_check AS SELECT (${key})::text FROM ${stream}; DROP VIEW sluice_key_check;`);
 }
 
 interface DropTarget {

@@ -1,6 +1,8 @@
 import { SqlError, SqlState } from '../engine/errors.ts';
 import { outputStreamName } from '../engine/continuous-view.ts';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../engine/sql-text.ts';
+import type { KafkaSinkTarget } from '../engine/sinks.ts';
+import type { Stream } from '../engine/stream.ts';
 import type { TransformPlan, ViewPlan } from '../engine/view-plan.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { deparse, fieldsOf, isStar, stringValue, transform } from './ast.ts';
@@ -43,6 +45,7 @@ export async function planTransform(
 
   const insertInto: TransformPlan['insertInto'] = [];
   let triggerFunction: string | undefined;
+  const kafka: KafkaSinkTarget[] = [];
   if (outputFunction) {
     const names = ((outputFunction.names as unknown[]) ?? []).map(stringValue) as string[];
     const args = ((outputFunction.typmods as AstNode[] | undefined) ?? []).map((a) => (fieldsOf(a, 'A_Const')?.sval as { sval?: string } | undefined)?.sval ?? deparse(a));
@@ -54,6 +57,10 @@ export async function planTransform(
         if (!target) throw new SqlError(SqlState.undefinedTable, `stream "${arg}" does not exist`);
         insertInto.push({ schema: target.schema, name: target.name });
       }
+    } else if (names.join('.') === 'pipeline_kafka.emit_tuple' || names.join('.') === 'emit_tuple') {
+      kafka.push(emitTupleTarget(args, outputs.map((o) => o.name)));
+    } else if (names.join('.') === 'pipeline_kafka.emit_upserts' || names.join('.') === 'emit_upserts') {
+      kafka.push(emitUpsertsTarget(ctx, stream, args, outputs.map((o) => o.name)));
     } else {
       triggerFunction = `${names.map(quoteIdent).join('.')}(${args.map(quoteLiteral).join(', ')})`;
     }
@@ -69,7 +76,7 @@ export async function planTransform(
     where: select.whereClause ? deparse(select.whereClause) : undefined,
     groups: [],
     aggregates: [],
-    transform: { outputs, insertInto, triggerTable },
+    transform: { outputs, insertInto, triggerTable, ...(kafka.length ? { kafka } : {}) },
     definition,
   };
   if (plain && targets.some((t) => isStar(t.val))) plan.columns = stream.columns.map((c) => c.name);
@@ -84,4 +91,61 @@ export async function planTransform(
       : []),
   ];
   return { plan, ddl };
+}
+
+/**
+ * PipelineDB's `pipeline_kafka.emit_tuple(topic[, partition | '-1'[, key_column]])`
+ * as a transform's output: each row as JSON to the brokers added with
+ * add_broker, exactly once.
+ */
+function emitTupleTarget(args: string[], columns: string[]): KafkaSinkTarget {
+  const [topic, partition, keyColumn] = args;
+  if (!topic) throw new SqlError(SqlState.invalidParameterValue, 'pipeline_kafka.emit_tuple needs the topic to write to');
+  if (partition !== undefined && partition !== '-1' && !/^\d+$/.test(partition)) {
+    throw new SqlError(SqlState.invalidParameterValue, `emit_tuple's partition must be a partition number or '-1', not "${partition}"`);
+  }
+  if (keyColumn !== undefined && !columns.includes(keyColumn)) {
+    throw new SqlError(SqlState.undefinedColumn, `emit_tuple's key column "${keyColumn}" is not a column of the transform`, { hint: `Its columns: ${columns.join(', ')}.` });
+  }
+  return {
+    brokers: null,
+    topic,
+    format: 'json',
+    key: keyColumn === undefined ? null : quoteIdent(keyColumn),
+    partition: partition === undefined || partition === '-1' ? null : Number(partition),
+    delivery: 'exactly_once',
+  };
+}
+
+/**
+ * `pipeline_kafka.emit_upserts(topic[, brokers])` over `output_of('v')`: the
+ * view as a changelog topic — each changed group keyed by its grouping
+ * columns, the new row as JSON, and a tombstone when the group goes away.
+ */
+function emitUpsertsTarget(ctx: PlannerContext, stream: Stream, args: string[], columns: string[]): KafkaSinkTarget {
+  const [topic, brokers] = args;
+  if (!topic) throw new SqlError(SqlState.invalidParameterValue, 'pipeline_kafka.emit_upserts needs the topic to write to');
+  const view = ctx.viewOfOutputStream?.(stream);
+  if (!view || !columns.includes('old') || !columns.includes('new')) {
+    throw new SqlError(SqlState.featureNotSupported, 'pipeline_kafka.emit_upserts publishes the changes of a continuous view', {
+      hint: "Use it in a transform reading SELECT * FROM output_of('view').",
+    });
+  }
+  if (view.groupingSets) {
+    throw new SqlError(SqlState.featureNotSupported, `pipeline_kafka.emit_upserts of "${view.name}", a view with GROUPING SETS, CUBE or ROLLUP, is not supported`, {
+      hint: 'Its key columns do not identify a row (each grouping set has its own rows): use emit_tuple, or a view with a plain GROUP BY.',
+    });
+  }
+  const keys = view.keyColumns ?? [];
+  if (keys.length === 0) throw new SqlError(SqlState.featureNotSupported, `continuous view "${view.name}" has no GROUP BY columns to key its changes by`);
+  const field = (k: string) => `(coalesce("new", "old")).${quoteIdent(k)}`;
+  return {
+    brokers: brokers ?? null,
+    topic,
+    format: 'json',
+    key: keys.length === 1 ? field(keys[0]) : `json_build_array(${keys.map(field).join(', ')})`,
+    value: 'CASE WHEN "new" IS NULL THEN NULL ELSE to_json("new") END',
+    partition: null,
+    delivery: 'exactly_once',
+  };
 }

@@ -1,5 +1,6 @@
 import type { StoreConnection } from '../../engine/store.ts';
 import type { KafkaConsumerSpec, MessageFormat } from '../../engine/sources.ts';
+import { outboxCatalogSql } from './outbox.ts';
 
 /**
  * pipeline_kafka's catalog, in the serving store as PipelineDB users know it:
@@ -67,7 +68,7 @@ CREATE OR REPLACE VIEW pipeline_kafka.consumer_lag AS
 `;
 
 export async function bootstrapKafkaCatalog(conn: StoreConnection): Promise<void> {
-  await conn.exec(`BEGIN; ${bootstrapSql} COMMIT;`);
+  await conn.exec(`BEGIN; ${bootstrapSql} ${outboxCatalogSql} COMMIT;`);
 }
 
 export interface ConsumerRecord extends KafkaConsumerSpec {

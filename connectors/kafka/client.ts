@@ -11,6 +11,37 @@ export interface KafkaClient {
   watermarks(topic: string): Promise<TopicWatermark[]>;
   /** Starts reading; `onBatch` is awaited before the next batch of the same partition. */
   consume(options: ConsumeOptions): Promise<ConsumerHandle>;
+  /** The client's idempotent producer (at-least-once sinks). */
+  producer(): Promise<KafkaProducer>;
+  /** A transactional producer; opening one fences (and aborts the open transaction of) a predecessor with the same id. */
+  transactionalProducer(transactionalId: string): Promise<TransactionalProducer>;
+  /** Creates the topic unless it exists. */
+  ensureTopic(topic: string, partitions: number): Promise<void>;
+  /** A consumer group's committed offset of a partition (undefined when it has none). */
+  committedOffset(groupId: string, topic: string, partition: number): Promise<bigint | undefined>;
+  close(): Promise<void>;
+}
+
+export interface OutgoingMessage {
+  topic: string;
+  /** null = chosen by the key's murmur2 hash (the Java client's default partitioner), or spread when there is no key. */
+  partition: number | null;
+  key: Buffer | null;
+  /** null = a tombstone. */
+  value: Buffer | null;
+}
+
+export interface KafkaProducer {
+  /** Resolves once every message is acknowledged by all in-sync replicas. */
+  send(messages: OutgoingMessage[]): Promise<void>;
+}
+
+export interface TransactionalProducer {
+  /**
+   * Produces the messages and commits `marker.offset` as the group's offset
+   * of `marker.topic` partition 0, in one Kafka transaction: both or neither.
+   */
+  sendInTransaction(messages: OutgoingMessage[], marker: { groupId: string; topic: string; offset: bigint }): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -7,6 +7,8 @@ import { withStoreSession, type ServingStore, type StoreConnection } from '../..
 import { bootstrapKafkaCatalog, deactivateConsumer, loadConsumers, relationName, saveConsumer, type ConsumerRecord } from './catalog.ts';
 import { TopicNotFoundError, type KafkaClient } from './client.ts';
 import { KafkaSource } from './kafka-source.ts';
+import { instanceId, outboxClusters } from './outbox.ts';
+import { KafkaSinkWriter } from './sink-writer.ts';
 
 export type KafkaClientFactory = (brokers: string[]) => KafkaClient;
 
@@ -19,6 +21,7 @@ export class KafkaConnector implements KafkaSources {
   private readonly sources = new Map<number, KafkaSource>();
   private readonly clients = new Map<string, KafkaClient>();
   private brokers: string[] = [];
+  private sinks: KafkaSinkWriter | undefined;
 
   constructor(
     private readonly store: ServingStore,
@@ -27,13 +30,16 @@ export class KafkaConnector implements KafkaSources {
     private readonly log: Logger,
   ) {}
 
-  /** Creates the catalog if needed and restarts every active consumer. */
+  /** Creates the catalog if needed, restarts every active consumer and the relays of messages still waiting for Kafka. */
   async start(): Promise<void> {
-    const consumers = await withStoreSession(this.store, async (session) => {
+    const { consumers, instance, pending } = await withStoreSession(this.store, async (session) => {
       await bootstrapKafkaCatalog(session.conn);
       this.brokers = (await session.conn.query('SELECT host FROM pipeline_kafka.brokers ORDER BY host')).rows.map(([h]) => h as string);
-      return loadConsumers(session.conn);
+      return { consumers: await loadConsumers(session.conn), instance: await instanceId(session.conn), pending: await outboxClusters(session.conn) };
     });
+    this.sinks = new KafkaSinkWriter({ store: this.store, clientFor: (cluster) => this.clientFor(cluster || null), log: this.log, instance });
+    this.engine.sinks = this.sinks;
+    for (const cluster of pending) this.sinks.relay(cluster);
     for (const record of consumers) this.launch(record);
     if (consumers.length) this.log.info({ consumers: consumers.length }, 'Kafka consumers restarted');
   }
@@ -120,6 +126,8 @@ export class KafkaConnector implements KafkaSources {
   async stop(): Promise<void> {
     await Promise.all([...this.sources.values()].map((s) => s.stop()));
     this.sources.clear();
+    await this.sinks?.stop();
+    if (this.engine.sinks === this.sinks) this.engine.sinks = undefined;
     await Promise.all([...this.clients.values()].map((c) => c.close().catch(() => undefined)));
     this.clients.clear();
   }
@@ -127,7 +135,7 @@ export class KafkaConnector implements KafkaSources {
   /** Starts a consumer in the background (it needs the store, which the caller may be holding). */
   private launch(record: ConsumerRecord): void {
     const client = this.clientFor(record.brokers);
-    const source = new KafkaSource(record, { store: this.store, engine: this.engine, client, log: this.log });
+    const source = new KafkaSource(record, { store: this.store, engine: this.engine, client, log: this.log, sinks: this.sinks });
     this.sources.set(record.id, source);
     void source.start().catch((err) => {
       this.log.warn({ err, consumer: record.id, topic: record.topic }, 'Kafka consumer could not start; retrying');

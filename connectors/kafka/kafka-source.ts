@@ -9,6 +9,7 @@ import { appliedOffset, clearOffsets, loadOffsets, recordProgress, type Consumer
 import type { ConsumerHandle, KafkaClient } from './client.ts';
 import { GroupCommit } from './group-commit.ts';
 import { MessageDecoder, type KafkaMessage } from './message-decoder.ts';
+import type { KafkaSinkWriter } from './sink-writer.ts';
 
 /**
  * The default consumer group is new for every run of the process: Sluice
@@ -22,6 +23,8 @@ export interface SourceDependencies {
   engine: Engine;
   client: KafkaClient;
   log: Logger;
+  /** The sinks the source's rows may reach: it waits while their clusters are behind. */
+  sinks?: KafkaSinkWriter;
 }
 
 /** Consecutive messages of one partition, with the partition's high watermark when they were fetched. */
@@ -153,8 +156,23 @@ export class KafkaSource {
     await this.start();
   }
 
+  /** Waits before a retry, or less when the consumer stops. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.stopWaiters.add(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private readonly stopWaiters = new Set<() => void>();
+
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const wake of this.stopWaiters) wake();
+    this.stopWaiters.clear();
     await this.handle?.stop().catch(() => undefined);
     await this.restarting;
     await this.storeClient?.close();
@@ -195,7 +213,9 @@ export class KafkaSource {
 
   /** Delivers chunks in one transaction, retrying while the store is unavailable; bad messages become dead letters. */
   private async deliver(chunks: Chunk[]): Promise<void> {
+    await this.waitForSinks();
     for (let attempt = 0; ; attempt++) {
+      if (this.stopped) throw new Error('the consumer was stopped');
       try {
         const started = performance.now();
         await this.withStore((session) => this.apply(session, chunks));
@@ -217,9 +237,17 @@ export class KafkaSource {
           return;
         }
         this.deps.log.warn({ err, consumer: this.record.id, attempt }, 'delivering a Kafka batch failed; retrying');
-        await sleep(Math.min(10_000, 200 * 2 ** attempt));
+        await this.pause(Math.min(10_000, 200 * 2 ** attempt));
       }
     }
+  }
+
+  /** Backpressure: while a Kafka cluster these rows flow to is behind (slow or down), reading waits. */
+  private async waitForSinks(): Promise<void> {
+    const { sinks, engine } = this.deps;
+    if (!sinks || this.record.partitioned) return;
+    const stream = engine.stream(this.record.stream?.schema ?? '', this.record.stream?.name ?? '');
+    if (stream) await sinks.waitForRoom(engine.sinkTargetsFedBy(stream));
   }
 
   /** A view rejected something in the chunks: find which messages, halving until one remains, which becomes a dead letter. */
@@ -278,7 +306,7 @@ export class KafkaSource {
           for (const [row, error] of invalid) deadLetters.push(deadLetter(sources[row], error));
           batch = toBatch(stream, rows.filter((_, i) => !invalid.has(i)));
         }
-        delivered += await engine.ingest(session.conn, stream, [batch], { validated: true });
+        delivered += await engine.ingest(session.conn, stream, [batch], { validated: true, fromTopic: true });
       }
       await recordProgress(session.conn, this.record, { offsets, watermarks, messages: delivered, deadLetters });
     });

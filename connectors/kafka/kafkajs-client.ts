@@ -1,6 +1,8 @@
-import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
+import { Kafka, logLevel, Partitioners, type Admin, type Consumer, type Producer, type TopicMessages } from 'kafkajs';
 import type { TopicWatermark } from '../../engine/sources.ts';
-import { TopicNotFoundError, type ConsumeOptions, type ConsumerHandle, type KafkaClient } from './client.ts';
+import {
+  TopicNotFoundError, type ConsumeOptions, type ConsumerHandle, type KafkaClient, type KafkaProducer, type OutgoingMessage, type TransactionalProducer,
+} from './client.ts';
 import { Handover } from './handover.ts';
 
 /** KafkaClient over kafkajs. */
@@ -97,8 +99,109 @@ export class KafkajsClient implements KafkaClient {
     };
   }
 
+  private shared: Promise<Producer> | undefined;
+
+  async producer(): Promise<KafkaProducer> {
+    this.shared ??= this.connectProducer({ idempotent: true });
+    const producer = await this.shared.catch((err) => {
+      this.shared = undefined;
+      throw err;
+    });
+    return {
+      send: async (messages) => {
+        for (const chunk of requestChunks(messages)) await producer.sendBatch({ topicMessages: byTopic(chunk), acks: -1 });
+      },
+    };
+  }
+
+  async transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+    const producer = await this.connectProducer({ idempotent: true, transactionalId, maxInFlightRequests: 1 });
+    return {
+      sendInTransaction: async (messages, marker) => {
+        const transaction = await producer.transaction();
+        try {
+          for (const chunk of requestChunks(messages)) await transaction.sendBatch({ topicMessages: byTopic(chunk), acks: -1 });
+          await transaction.sendOffsets({
+            consumerGroupId: marker.groupId,
+            topics: [{ topic: marker.topic, partitions: [{ partition: 0, offset: String(marker.offset) }] }],
+          });
+          await transaction.commit();
+        } catch (err) {
+          await transaction.abort().catch(() => undefined);
+          throw err;
+        }
+      },
+      close: () => producer.disconnect(),
+    };
+  }
+
+  private async connectProducer(options: { idempotent: boolean; transactionalId?: string; maxInFlightRequests?: number }): Promise<Producer> {
+    const producer = this.kafka.producer({
+      ...options,
+      // Java's default partitioner (murmur2 of the key), so keys land where a Java producer would put them.
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+      transactionTimeout: 60_000,
+    });
+    await producer.connect();
+    return producer;
+  }
+
+  async ensureTopic(topic: string, partitions: number): Promise<void> {
+    const admin = await this.connectedAdmin();
+    try {
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+    } catch (err) {
+      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
+    }
+  }
+
+  async committedOffset(groupId: string, topic: string, partition: number): Promise<bigint | undefined> {
+    const admin = await this.connectedAdmin();
+    const [entry] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const offset = entry?.partitions.find((p) => p.partition === partition)?.offset;
+    return offset === undefined || offset === '-1' ? undefined : BigInt(offset);
+  }
+
   async close(): Promise<void> {
+    const shared = this.shared;
+    this.shared = undefined;
+    await shared?.then((p) => p.disconnect()).catch(() => undefined);
     await this.admin?.disconnect();
     this.admin = undefined;
   }
+}
+
+function byTopic(messages: OutgoingMessage[]): TopicMessages[] {
+  const topics = new Map<string, TopicMessages>();
+  for (const m of messages) {
+    let entry = topics.get(m.topic);
+    if (!entry) topics.set(m.topic, (entry = { topic: m.topic, messages: [] }));
+    entry.messages.push(m.partition === null ? { key: m.key, value: m.value } : { key: m.key, value: m.value, partition: m.partition });
+  }
+  return [...topics.values()];
+}
+
+/**
+ * A produce request carries one record batch per partition, and the broker
+ * refuses a batch over message.max.bytes (1 MB by default): requests are
+ * kept well under that, whatever the partitioner does with their messages.
+ */
+const requestBytes = 512 * 1024;
+
+function* requestChunks(messages: OutgoingMessage[]): Generator<OutgoingMessage[]> {
+  let chunk: OutgoingMessage[] = [];
+  let bytes = 0;
+  for (const m of messages) {
+    // Key, value and the record's own overhead (lengths, offsets, timestamp, headers).
+    const size = (m.key?.length ?? 0) + (m.value?.length ?? 0) + 70;
+    if (chunk.length && bytes + size > requestBytes) {
+      yield chunk;
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(m);
+    bytes += size;
+  }
+  if (chunk.length) yield chunk;
 }

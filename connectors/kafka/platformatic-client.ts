@@ -11,7 +11,8 @@ import {
   type RecordsBatch,
 } from '@platformatic/kafka';
 import type { TopicWatermark } from '../../engine/sources.ts';
-import { TopicNotFoundError, type ConsumeOptions, type ConsumerHandle, type KafkaClient } from './client.ts';
+import { TopicNotFoundError, type ConsumeOptions, type ConsumerHandle, type KafkaClient, type KafkaProducer, type TransactionalProducer } from './client.ts';
+import { KafkajsClient } from './kafkajs-client.ts';
 import { Handover } from './handover.ts';
 import type { KafkaMessage } from './message-decoder.ts';
 
@@ -67,7 +68,33 @@ export class PlatformaticClient implements KafkaClient {
     return loop;
   }
 
+  /** Sinks produce with kafkajs (its transactions are the ones Sluice's exactly-once relay is tested with). */
+  private producing: KafkajsClient | undefined;
+
+  private producerClient(): KafkajsClient {
+    this.producing ??= new KafkajsClient(this.brokers);
+    return this.producing;
+  }
+
+  producer(): Promise<KafkaProducer> {
+    return this.producerClient().producer();
+  }
+
+  transactionalProducer(transactionalId: string): Promise<TransactionalProducer> {
+    return this.producerClient().transactionalProducer(transactionalId);
+  }
+
+  ensureTopic(topic: string, partitions: number): Promise<void> {
+    return this.producerClient().ensureTopic(topic, partitions);
+  }
+
+  committedOffset(groupId: string, topic: string, partition: number): Promise<bigint | undefined> {
+    return this.producerClient().committedOffset(groupId, topic, partition);
+  }
+
   async close(): Promise<void> {
+    await this.producing?.close();
+    this.producing = undefined;
     await this.admin?.close();
     this.admin = undefined;
   }

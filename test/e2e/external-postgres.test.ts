@@ -10,25 +10,10 @@ import { BackendFramer } from '../../connectors/postgres/backend-framer.ts';
 import { ExternalStore } from '../../connectors/postgres/index.ts';
 import { ResponseTracker } from '../../connectors/postgres/response-tracker.ts';
 import { readErrorFields, scanBackendMessages } from '../../sql/wire/backend.ts';
+import { adminClient, PG_ADMIN, PG_HOST, PG_PORT } from '../support/postgres.ts';
 import { startSluice, type RunningSluice } from '../support/sluice.ts';
 
-const PG_HOST = '127.0.0.1';
-const PG_PORT = 5432;
-const ADMIN = { host: PG_HOST, port: PG_PORT, user: 'postgres', database: 'postgres' };
-
-/** An admin connection to the PostgreSQL these tests need; fails (never skips) with how to start it. */
-async function adminClient(): Promise<pg.Client> {
-  const admin = new pg.Client(ADMIN);
-  try {
-    await admin.connect();
-  } catch (err) {
-    throw new Error(
-      `PostgreSQL is not reachable at ${PG_HOST}:${PG_PORT} as user postgres (${(err as Error).message}). ` +
-        'These tests need it: start it with `pg_ctlcluster 15 main start` (trust authentication for 127.0.0.1).',
-    );
-  }
-  return admin;
-}
+const ADMIN = PG_ADMIN;
 
 /** A client whose connection may be cut by the server without failing the test run. */
 async function tolerantClient(sluice: RunningSluice): Promise<pg.Client> {

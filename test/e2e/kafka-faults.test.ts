@@ -1,10 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKafka, type KafkaBroker } from '../support/kafka.ts';
+import { SluiceProcess } from '../support/sluice-process.ts';
 import { tempDataDir } from '../support/sluice.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -14,59 +12,9 @@ import { waitFor } from '../support/wait.ts';
  * it consumes; the broker is killed and restarted under it. The view must end
  * with exactly the totals of the messages produced.
  */
-const root = path.resolve(import.meta.dirname, '../..');
-
-class SluiceProcess {
-  private child: ChildProcess | undefined;
-  port = 0;
-
-  constructor(private readonly dataDir: string) {}
-
-  async start(): Promise<void> {
-    const child = spawn(process.execPath, [path.join(root, 'bin/sluice.mjs'), '--port', String(this.port), '--data-dir', this.dataDir], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    this.child = child;
-    let output = '';
-    this.port = await new Promise<number>((resolve, reject) => {
-      child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-        output += d;
-        const match = /"port":(\d+)/.exec(output);
-        if (match) resolve(Number(match[1]));
-      });
-      child.stderr!.setEncoding('utf8').on('data', (d: string) => (output += d));
-      child.on('exit', (code, signal) => reject(new Error(`sluice exited (${code ?? signal}) before listening: ${output}`)));
-    });
-  }
-
-  kill(): void {
-    this.child?.kill('SIGKILL');
-    this.child = undefined;
-  }
-
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    const exited = new Promise((resolve) => child.on('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  }
-
-  async query(sql: string): Promise<pg.QueryResult> {
-    const client = new pg.Client({ host: '127.0.0.1', port: this.port, user: 'sluice', database: 'sluice' });
-    await client.connect();
-    try {
-      return await client.query(sql);
-    } finally {
-      await client.end();
-    }
-  }
-
-  async total(): Promise<{ n: number; qty: number }> {
-    const row = (await this.query('SELECT coalesce(sum(count), 0)::int8 AS n, coalesce(sum(qty), 0)::int8 AS qty FROM totals')).rows[0];
-    return { n: Number(row.n), qty: Number(row.qty) };
-  }
+async function totals(sluice: SluiceProcess): Promise<{ n: number; qty: number }> {
+  const row = (await sluice.query('SELECT coalesce(sum(count), 0)::int8 AS n, coalesce(sum(qty), 0)::int8 AS qty FROM totals')).rows[0];
+  return { n: Number(row.n), qty: Number(row.qty) };
 }
 
 function message(i: number): { key: string; value: string } {
@@ -130,9 +78,9 @@ describe('exactly once across crashes and broker outages', () => {
       await sluice.start();
     }
     await producing;
-    const counted = await waitFor(() => sluice.total(), (t) => t.n >= total, 90_000, 'all messages counted');
+    const counted = await waitFor(() => totals(sluice), (t) => t.n >= total, 90_000, 'all messages counted');
     await sleep(1000);
-    expect(await sluice.total()).toEqual({ n: total, qty: expectedQty(total) });
+    expect(await totals(sluice)).toEqual({ n: total, qty: expectedQty(total) });
     expect(counted.n).toBe(total);
     await sluice.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -149,7 +97,7 @@ describe('exactly once across crashes and broker outages', () => {
     kafka.kill();
     await sleep(2000);
     await kafka.restart();
-    await waitFor(() => sluice.total(), (t) => t.n >= first, 90_000, 'messages after the broker came back');
+    await waitFor(() => totals(sluice), (t) => t.n >= first, 90_000, 'messages after the broker came back');
     // Now Sluice restarts while the broker is down: it must start anyway and catch up later.
     await kafka.stop();
     await sluice.stop();
@@ -158,9 +106,9 @@ describe('exactly once across crashes and broker outages', () => {
     await kafka.restart();
     const second = 2000;
     for (let i = first; i < first + second; i += 500) await producer.send({ topic: 'outage', messages: Array.from({ length: 500 }, (_, j) => message(i + j)) });
-    await waitFor(() => sluice.total(), (t) => t.n >= first + second, 90_000, 'messages produced while Sluice was reconnecting');
+    await waitFor(() => totals(sluice), (t) => t.n >= first + second, 90_000, 'messages produced while Sluice was reconnecting');
     await sleep(1000);
-    expect(await sluice.total()).toEqual({ n: first + second, qty: expectedQty(first + second) });
+    expect(await totals(sluice)).toEqual({ n: first + second, qty: expectedQty(first + second) });
     await sluice.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }, 240_000);

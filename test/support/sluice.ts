@@ -1,8 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { ExternalStore, PgliteStore } from '../../connectors/postgres/index.ts';
 import { KafkaConnector, createKafkaClient } from '../../connectors/kafka/index.ts';
 import { SluiceService } from '../../sql/index.ts';
@@ -33,11 +33,26 @@ export interface SluiceOptions {
   clock?: () => Date;
 }
 
+let loggers = 0;
+
+/**
+ * Quiet by default. SLUICE_LOG_LEVEL sends the log to stdout; SLUICE_TEST_LOG_DIR
+ * writes each server's log to its own file there (at debug unless a level is set),
+ * for finding out afterwards why a test failed.
+ */
+function testLogger(): Logger {
+  const dir = process.env.SLUICE_TEST_LOG_DIR;
+  if (!dir) return pino({ level: process.env.SLUICE_LOG_LEVEL ?? 'silent' });
+  mkdirSync(dir, { recursive: true });
+  const file = path.join(dir, `sluice-${process.pid}-${++loggers}.log`);
+  return pino({ level: process.env.SLUICE_LOG_LEVEL ?? 'debug' }, pino.destination({ dest: file, sync: true }));
+}
+
 export async function startSluice(options: SluiceOptions = {}): Promise<RunningSluice> {
   const dataDir = options.postgresUrl ? '' : (options.dataDir ?? tempDataDir());
   const store = options.postgresUrl ? new ExternalStore(options.postgresUrl) : await PgliteStore.open(dataDir);
-  const service = await SluiceService.start(store, { clock: options.clock });
-  const log = pino({ level: process.env.SLUICE_LOG_LEVEL ?? 'silent' });
+  const log = testLogger();
+  const service = await SluiceService.start(store, { clock: options.clock, log });
   const kafka = new KafkaConnector(store, service.engine, createKafkaClient, log);
   service.kafka = kafka;
   await kafka.start();

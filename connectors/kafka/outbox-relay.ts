@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { ServingStore, StoreClient, StoreConnection } from '../../engine/store.ts';
+import type { KafkaClient, TransactionalProducer } from './client.ts';
+import { claimMessages, deleteClaim, maxMessageBytes, outboxBacklog, payloadBytes, setAsideOversized, settleClaims } from './outbox.ts';
+
+/** Where each relay records, as a consumer group's committed offset, the last claim it produced. */
+export const progressTopic = 'sluice.sink.progress';
+
+/** Messages per Kafka transaction. */
+const claimSize = 20_000;
+const idlePollMs = 100;
+
+export interface RelayDependencies {
+  store: ServingStore;
+  /** The target cluster's client (resolved on each attempt: add_broker may change the brokers). */
+  client: () => KafkaClient;
+  log: Logger;
+  /** This Sluice's id (from the store): a restarted Sluice fences its predecessor's producer. */
+  instance: string;
+}
+
+/**
+ * Produces a cluster's outbox messages exactly once. Each claim of messages
+ * goes out in one Kafka transaction that also commits the claim's number as
+ * a consumer-group offset; after a crash, that offset says which claims
+ * reached Kafka (delete them) and which did not (send them again).
+ */
+export class OutboxRelay {
+  /** Messages waiting (an estimate between refreshes): sources pause while it is above their limit. */
+  backlog = 0;
+  private lastClaim = 0n;
+  private producer: TransactionalProducer | undefined;
+  private storeClient: StoreClient | undefined;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private readonly drainedWaiters = new Set<() => void>();
+  private readonly id: string;
+
+  constructor(
+    readonly cluster: string,
+    private readonly deps: RelayDependencies,
+  ) {
+    this.id = `sluice-${deps.instance}-${createHash('sha1').update(cluster).digest('hex').slice(0, 12)}`;
+  }
+
+  start(): void {
+    this.running ??= this.run();
+  }
+
+  /** New messages were written (maybe not committed yet). */
+  notify(count: number): void {
+    this.backlog += count;
+    this.wake?.();
+  }
+
+  /** Resolves once the backlog is at most `limit` (or the relay stops). */
+  async waitForRoom(limit: number): Promise<void> {
+    while (this.backlog > limit && !this.stopped) {
+      await new Promise<void>((resolve) => {
+        this.drainedWaiters.add(resolve);
+        setTimeout(resolve, 1000);
+      });
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wake?.();
+    await this.running;
+    await this.producer?.close().catch(() => undefined);
+    await this.storeClient?.close();
+  }
+
+  private async run(): Promise<void> {
+    for (let attempt = 0; !this.stopped; attempt++) {
+      try {
+        await this.recover();
+        while (!this.stopped) {
+          const moved = await this.relayOnce();
+          if (attempt > 0) this.deps.log.info({ cluster: this.label, backlog: this.backlog }, 'Kafka sink reached its cluster again');
+          // Only a transaction that went through ends the backoff (connecting alone proves little).
+          attempt = 0;
+          if (!moved) await this.idle(idlePollMs);
+        }
+      } catch (err) {
+        if (this.stopped) return;
+        const log = attempt === 0 ? this.deps.log.warn.bind(this.deps.log) : this.deps.log.debug.bind(this.deps.log);
+        log({ err, cluster: this.label, backlog: this.backlog }, 'Kafka sink cannot produce; messages wait in the outbox');
+        await this.producer?.close().catch(() => undefined);
+        this.producer = undefined;
+        await this.withStore((conn) => this.refreshBacklog(conn)).catch(() => undefined);
+        await this.idle(Math.min(10_000, 250 * 2 ** attempt), false);
+      }
+    }
+  }
+
+  private get label(): string {
+    return this.cluster || '(add_broker)';
+  }
+
+  /** Fences any predecessor, then settles the claims it left by what Kafka says it committed. */
+  private async recover(): Promise<void> {
+    const client = this.deps.client();
+    await client.ensureTopic(progressTopic, 1);
+    this.producer = await client.transactionalProducer(this.id);
+    this.lastClaim = (await client.committedOffset(this.id, progressTopic, 0)) ?? 0n;
+    await this.withStore(async (conn) => {
+      await settleClaims(conn, this.cluster, this.lastClaim);
+      await this.refreshBacklog(conn);
+    });
+  }
+
+  /** One claim through Kafka; false when there was nothing to send. */
+  private async relayOnce(): Promise<boolean> {
+    const claim = this.lastClaim + 1n;
+    let messages = await this.withStore((conn) => claimMessages(conn, this.cluster, claim, claimSize));
+    if (messages.length === 0) {
+      this.backlog = 0;
+      this.signalDrained();
+      return false;
+    }
+    if (messages.some((m) => payloadBytes(m) > maxMessageBytes)) {
+      const setAside = await this.withStore((conn) => setAsideOversized(conn, this.cluster, claim, maxMessageBytes));
+      this.deps.log.warn({ cluster: this.label, messages: setAside, maxMessageBytes }, 'messages too large for Kafka moved to pipeline_kafka.dead_letters');
+      messages = messages.filter((m) => payloadBytes(m) <= maxMessageBytes);
+      if (messages.length === 0) return true;
+    }
+    await (this.producer as TransactionalProducer).sendInTransaction(messages, { groupId: this.id, topic: progressTopic, offset: claim });
+    this.lastClaim = claim;
+    await this.withStore(async (conn) => {
+      await deleteClaim(conn, this.cluster, claim);
+      if (messages.length === claimSize) await this.refreshBacklog(conn);
+      else this.backlog = Math.max(0, this.backlog - messages.length);
+    });
+    this.signalDrained();
+    return true;
+  }
+
+  private async refreshBacklog(conn: StoreConnection): Promise<void> {
+    this.backlog = await outboxBacklog(conn, this.cluster);
+  }
+
+  private signalDrained(): void {
+    for (const resolve of this.drainedWaiters) resolve();
+    this.drainedWaiters.clear();
+  }
+
+  /** Waits `ms`, or less when the relay stops or (with `onMessages`) new messages arrive. */
+  private idle(ms: number, onMessages = true): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      const self = this;
+      function done() {
+        clearTimeout(timer);
+        self.wake = undefined;
+        resolve();
+      }
+      this.wake = onMessages ? done : () => this.stopped && done();
+    });
+  }
+
+  private async withStore<T>(work: (conn: StoreConnection) => Promise<T>): Promise<T> {
+    this.storeClient ??= await this.deps.store.connect();
+    const session = await this.storeClient.acquire();
+    try {
+      return await work(session.conn);
+    } finally {
+      session.release();
+    }
+  }
+}
