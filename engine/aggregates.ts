@@ -83,8 +83,29 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
     case 'json_agg':
     case 'jsonb_agg':
       return arrayOfJsonImpl(plan);
+    case 'json_object_agg':
+      return jsonObjectImpl(plan);
+    case 'jsonb_object_agg':
+      return jsonbObjectImpl(plan);
+    case 'exact_count_distinct':
+      return exactCountDistinctImpl(plan);
+    case 'set_agg':
+      // PipelineDB's set_agg is what array_agg(DISTINCT x) was rewritten to: the sorted distinct values.
+      return distinctArrayImpl(plan);
+    case 'keyed_max':
+    case 'keyed_min':
+      return keyedImpl(plan);
+    case 'first_values':
+      return firstValuesImpl(plan);
     case 'percentile_cont':
-      throw new SqlError(SqlState.featureNotSupported, 'percentile_cont is merged by the engine');
+    case 'percentile_disc':
+      throw new SqlError(SqlState.featureNotSupported, `${plan.fn} is merged by the engine`);
+    case 'rank':
+    case 'percent_rank':
+    case 'cume_dist':
+      return hypotheticalRankImpl(plan);
+    case 'dense_rank':
+      return hypotheticalDenseRankImpl(plan);
     case 'regr_count':
       return {
         stateType: 'bigint',
@@ -132,7 +153,7 @@ function distinctArrayImpl(plan: AggregatePlan): AggregateImpl {
   return {
     stateType: `${plan.arg?.type ?? 'text'}[]`,
     partialSql: (arg, filter) => `array_agg(DISTINCT ${arg} ORDER BY ${arg})${filter ? ` FILTER (WHERE ${filter})` : ''}`,
-    combineSql: (s, p) => `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ARRAY(SELECT DISTINCT e FROM unnest(${s} || ${p}) AS u(e) ORDER BY e) END`,
+    combineSql: distinctUnionSql,
     finalSql: (s) => s,
   };
 }
@@ -150,6 +171,219 @@ function arrayOfJsonImpl(plan: AggregatePlan): AggregateImpl {
     finalSql: (s) => `(SELECT ${plan.fn}(e ORDER BY n) FROM unnest(${s}) WITH ORDINALITY AS u(e, n))`,
   };
 }
+
+/**
+ * json_object_agg keeps its result as the state: PostgreSQL prints it as
+ * `{ "k" : v, "k" : v }` and keeps duplicate keys, so two states join by
+ * splicing their texts (the state is never `{}`: over no rows it is NULL).
+ * NULL keys fail in the store with PostgreSQL's own error.
+ */
+function jsonObjectImpl(plan: AggregatePlan): AggregateImpl {
+  return {
+    stateType: 'json',
+    partialSql: (arg, filter) => call('json_object_agg', `${arg}, ${plan.secondArgSql}`, filter, true),
+    combineSql: (s, p) =>
+      `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ${jsonObjectSql(`${jsonObjectMembersSql(s)} || ', ' || ${jsonObjectMembersSql(p)}`)} END`,
+    finalSql: (s) => s,
+  };
+}
+
+/** A json_object_agg result from the text of its members (`"k" : v, …`). */
+export function jsonObjectSql(members: string): string {
+  return `('{ ' || ${members} || ' }')::json`;
+}
+
+/** The text of a json_object_agg result's members: the object without the `{ ` and ` }` around them. */
+export function jsonObjectMembersSql(object: string): string {
+  return `substr(left((${object})::text, -2), 3)`;
+}
+
+/** jsonb_object_agg keeps the last value of each key, and so does jsonb's `||`. */
+function jsonbObjectImpl(plan: AggregatePlan): AggregateImpl {
+  return {
+    stateType: 'jsonb',
+    partialSql: (arg, filter) => call('jsonb_object_agg', `${arg}, ${plan.secondArgSql}`, filter, true),
+    combineSql: (s, p) => `coalesce(${s} || ${p}, ${s}, ${p})`,
+    finalSql: (s) => s,
+  };
+}
+
+/**
+ * exact_count_distinct keeps the distinct non-null values, sorted and
+ * compared as PostgreSQL's DISTINCT compares them, so the count equals
+ * count(DISTINCT x).
+ */
+function exactCountDistinctImpl(plan: AggregatePlan): AggregateImpl {
+  // An array of array values would be one multi-dimensional array, which unnest flattens.
+  if (plan.arg?.typeName.startsWith('_')) throw unsupportedArgument(plan);
+  const notNull = (arg: string, filter?: string) => `${arg} IS NOT NULL${filter ? ` AND (${filter})` : ''}`;
+  return {
+    stateType: `${plan.arg?.type ?? 'text'}[]`,
+    partialSql: (arg, filter) => `array_agg(DISTINCT ${arg} ORDER BY ${arg}) FILTER (WHERE ${notNull(arg, filter)})`,
+    combineSql: distinctUnionSql,
+    finalSql: (s) => `coalesce(cardinality(${s}), 0)::bigint`,
+  };
+}
+
+/** The sorted union of two sorted sets of distinct values (either may be NULL). */
+function distinctUnionSql(s: string, p: string): string {
+  return `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ARRAY(SELECT DISTINCT e FROM unnest(${s} || ${p}) AS u(e) ORDER BY e) END`;
+}
+
+/**
+ * A hypothetical-set aggregate's tests for one row's x against the constant
+ * v, as PostgreSQL sorts them: x sorts before v, or ties with it. Both are
+ * compared in their common type; NULLs sort after every value (ASC's default,
+ * NULLS LAST) or before (DESC's default, NULLS FIRST) and tie with each other.
+ */
+function hypotheticalTests(plan: AggregatePlan): { before(x: string): string; equal(x: string): string } {
+  const h = plan.hypothetical;
+  if (!h) throw new SqlError(SqlState.internalError, `${plan.fn} has no hypothetical argument`);
+  const value = (x: string) => `(${x})::${h.type}`;
+  if (h.value === 'NULL') {
+    return {
+      before: (x) => (h.nullsFirst ? 'false' : `(${x}) IS NOT NULL`),
+      equal: (x) => `(${x}) IS NULL`,
+    };
+  }
+  const op = h.descending ? '>' : '<';
+  return {
+    before: (x) => `coalesce(${value(x)} ${op} ${h.value}, ${h.nullsFirst})`,
+    equal: (x) => `${value(x)} = ${h.value}`,
+  };
+}
+
+function both(test: string, filter: string | undefined): string {
+  return filter ? `(${test}) AND (${filter})` : test;
+}
+
+/**
+ * rank, percent_rank and cume_dist(v) WITHIN GROUP (ORDER BY x): the state
+ * is {rows sorting before v, rows tying with v, rows}, summed when merged,
+ * so they are exact. Finished as PostgreSQL does: rank = before + 1,
+ * percent_rank = before / rows (0 over no rows), cume_dist = (before + ties
+ * + 1) / (rows + 1).
+ */
+function hypotheticalRankImpl(plan: AggregatePlan): AggregateImpl {
+  const { before, equal } = hypotheticalTests(plan);
+  const finals: Record<string, (s: string) => string> = {
+    rank: (s) => `((${s})[1] + 1)`,
+    percent_rank: (s) => `CASE WHEN (${s})[3] = 0 THEN 0::float8 ELSE (${s})[1]::float8 / (${s})[3]::float8 END`,
+    cume_dist: (s) => `((${s})[1] + (${s})[2] + 1)::float8 / ((${s})[3] + 1)::float8`,
+  };
+  return {
+    stateType: 'bigint[]',
+    partialSql: (arg, filter) =>
+      `ARRAY[${call('count', '*', both(before(arg), filter))}, ${call('count', '*', both(equal(arg), filter))}, ${call('count', '*', filter)}]`,
+    combineSql: (s, p) => `ARRAY[${s}[1] + ${p}[1], ${s}[2] + ${p}[2], ${s}[3] + ${p}[3]]`,
+    finalSql: finals[plan.fn],
+  };
+}
+
+/**
+ * dense_rank(v) WITHIN GROUP (ORDER BY x) = 1 + the number of distinct
+ * values sorting before v, so the state is the exact set of them (a sorted
+ * array of x's common type with v; one NULL element stands for the NULLs when
+ * they sort first). Memory: the set lives in the group's `_mrel` row and
+ * grows with the number of distinct x below v in that group (unbounded, like
+ * exact_count_distinct), and every batch rewrites it for the groups it
+ * touches (a sort of the stored and new values): fine for thousands of
+ * distinct values per group, costly for millions.
+ */
+function hypotheticalDenseRankImpl(plan: AggregatePlan): AggregateImpl {
+  // An array of array values would be one multi-dimensional array, which unnest flattens.
+  if (plan.arg?.typeName.startsWith('_')) throw unsupportedArgument(plan);
+  const { before } = hypotheticalTests(plan);
+  const type = plan.hypothetical?.type as string;
+  return {
+    stateType: `${type}[]`,
+    partialSql: (arg, filter) => `array_agg(DISTINCT (${arg})::${type} ORDER BY (${arg})::${type}) FILTER (WHERE ${both(before(arg), filter)})`,
+    combineSql: distinctUnionSql,
+    finalSql: (s) => `(coalesce(cardinality(${s}), 0) + 1)::bigint`,
+  };
+}
+
+/**
+ * keyed_max(key, value) / keyed_min(key, value): the value of the row with
+ * the largest (smallest) key, compared by PostgreSQL in their own types (and
+ * collations). The state is {key, value} as text (the two have different
+ * types), cast back to compare and when read. NULL keys are ignored; on equal
+ * keys a non-NULL value beats NULL, then the larger (smaller) value, so the
+ * result depends neither on arrival nor on merge order.
+ */
+function keyedImpl(plan: AggregatePlan): AggregateImpl {
+  const keyType = plan.arg?.type ?? 'text';
+  const valueType = plan.secondArg?.type ?? 'text';
+  const value = plan.secondArgSql as string;
+  const dir = plan.fn === 'keyed_max' ? 'DESC' : 'ASC';
+  const beats = plan.fn === 'keyed_max' ? '>' : '<';
+  return {
+    stateType: 'text[]',
+    partialSql: (arg, filter) => {
+      const order = `ORDER BY ${arg} ${dir}, ${value} ${dir} NULLS LAST`;
+      const rows = `FILTER (WHERE (${arg}) IS NOT NULL${filter ? ` AND (${filter})` : ''})`;
+      return `ARRAY[(array_agg((${arg})::text ${order}) ${rows})[1], (array_agg((${value})::text ${order}) ${rows})[1]]`;
+    },
+    combineSql: (s, p) => {
+      const key = (x: string) => `((${x})[1])::${keyType}`;
+      const val = (x: string) => `((${x})[2])::${valueType}`;
+      return (
+        `CASE WHEN (${s})[1] IS NULL THEN ${p} WHEN (${p})[1] IS NULL THEN ${s} WHEN ${key(p)} ${beats} ${key(s)} THEN ${p} ` +
+        `WHEN ${key(p)} = ${key(s)} AND (${p})[2] IS NOT NULL AND ((${s})[2] IS NULL OR ${val(p)} ${beats} ${val(s)}) THEN ${p} ELSE ${s} END`
+      );
+    },
+    finalSql: (s) => `((${s})[2])::${valueType}`,
+  };
+}
+
+/**
+ * first_values(n, v): the n smallest non-NULL values, sorted as PostgreSQL
+ * sorts them (duplicates kept), as an array of v's type; NULL over no values.
+ */
+function firstValuesImpl(plan: AggregatePlan): AggregateImpl {
+  // An array of array values would be one multi-dimensional array.
+  if (plan.arg?.typeName.startsWith('_')) throw unsupportedArgument(plan);
+  const n = Number(plan.extraArgs?.[0] ?? 1);
+  return {
+    stateType: `${plan.arg?.type ?? 'text'}[]`,
+    partialSql: (arg, filter) => `(array_agg(${arg} ORDER BY ${arg}) FILTER (WHERE (${arg}) IS NOT NULL${filter ? ` AND (${filter})` : ''}))[1:${n}]`,
+    combineSql: (s, p) => `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ARRAY(SELECT e FROM unnest(${s} || ${p}) AS u(e) ORDER BY e LIMIT ${n}) END`,
+    finalSql: (s) => s,
+  };
+}
+
+/**
+ * PipelineDB aggregates that PostgreSQL lacks, created in the store with the
+ * catalog: a continuous view's query is typed by PostgreSQL, and plain
+ * queries over tables may call them too. exact_count_distinct collects every
+ * value and counts the distinct ones at the end, as count(DISTINCT x) would.
+ */
+export const storeAggregatesSql = `
+CREATE OR REPLACE FUNCTION sluice.exact_count_distinct_final(anycompatiblearray) RETURNS bigint
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT count(DISTINCT e) FROM unnest($1) AS u(e) $$;
+CREATE OR REPLACE AGGREGATE public.exact_count_distinct(anycompatible)
+  (sfunc = array_append, stype = anycompatiblearray, finalfunc = sluice.exact_count_distinct_final, initcond = '{}');
+-- set_agg(x): the sorted distinct values (array_agg(DISTINCT x)); set_cardinality(set) their number.
+CREATE OR REPLACE FUNCTION sluice.set_agg_final(anycompatiblearray) RETURNS anycompatiblearray
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT ARRAY(SELECT DISTINCT e FROM unnest($1) AS u(e) ORDER BY e) $$;
+CREATE OR REPLACE AGGREGATE public.set_agg(anycompatible)
+  (sfunc = array_append, stype = anycompatiblearray, finalfunc = sluice.set_agg_final, initcond = '{}');
+CREATE OR REPLACE FUNCTION public.set_cardinality(anyarray) RETURNS bigint
+  LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT coalesce(cardinality($1), 0)::bigint $$;
+-- first_values(n, v): the n smallest non-NULL values, sorted.
+CREATE OR REPLACE FUNCTION sluice.first_values_sfunc(anycompatiblearray, integer, anycompatible) RETURNS anycompatiblearray
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+  $$ SELECT CASE WHEN $3 IS NULL THEN $1 ELSE ARRAY(SELECT e FROM unnest($1 || $3) AS u(e) ORDER BY e LIMIT $2) END $$;
+CREATE OR REPLACE AGGREGATE public.first_values(integer, anycompatible)
+  (sfunc = sluice.first_values_sfunc, stype = anycompatiblearray);
+-- keyed_max/keyed_min(key, value): the value of the largest/smallest key (continuous views compute them; see keyedImpl).
+CREATE OR REPLACE FUNCTION sluice.keyed_sfunc(anycompatible, anyelement, anycompatible) RETURNS anycompatible LANGUAGE plpgsql IMMUTABLE AS $$
+BEGIN
+  RAISE EXCEPTION 'keyed_max and keyed_min are only computed in continuous views' USING ERRCODE = 'feature_not_supported';
+END $$;
+CREATE OR REPLACE AGGREGATE public.keyed_max(anyelement, anycompatible) (sfunc = sluice.keyed_sfunc, stype = anycompatible);
+CREATE OR REPLACE AGGREGATE public.keyed_min(anyelement, anycompatible) (sfunc = sluice.keyed_sfunc, stype = anycompatible);
+`;
 
 /**
  * corr, covar_* and regr_* over pairs (Y, X): the state is PostgreSQL's own

@@ -1,6 +1,7 @@
 import { aggregateImpl, type AggregateImpl, type Accumulator } from './aggregates.ts';
 import type { RowBatch } from './batch.ts';
 import { batchParams, batchSource } from './batch-source.ts';
+import { distinctOnColumns, distinctOnConflictSql, distinctOnSelectSql } from './distinct-on.ts';
 import { isSketchAggregate } from './sketch-aggregates.ts';
 import { SketchMerger } from './sketch-merge.ts';
 import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
@@ -47,6 +48,7 @@ export class ContinuousView {
       core.where === undefined &&
       core.from === undefined &&
       !core.appendOnly &&
+      core.distinctOn === undefined &&
       core.aggregates.every((a) => a.filter === undefined) &&
       this.groupPositions.every((p) => p >= 0 && stream.inputs[p] !== undefined) &&
       core.aggregates.every((a, i) => (a.star || (this.argPositions[i] >= 0 && stream.inputs[this.argPositions[i]] !== undefined)) && this.aggregates[i].accumulator !== undefined);
@@ -97,7 +99,9 @@ export class ContinuousView {
     }
     const finalize = qualifiedName(this.plan.schema, finalFunctionName(this.plan.name));
     const ctes = withClause ? `${withClause.trimEnd()}, ` : 'WITH ';
-    const sql = `${ctes}changed AS (${body} RETURNING old, new) SELECT ${finalize}(old)::text, ${finalize}(new)::text FROM changed`;
+    // A new group has no old row: NULL, not a row of NULLs (`IS NULL` would also be true for the latter).
+    const finalized = (row: string) => `CASE WHEN ${row} IS NOT DISTINCT FROM NULL THEN NULL ELSE ${finalize}(${row})::text END`;
+    const sql = `${ctes}changed AS (${body} RETURNING old, new) SELECT ${finalized('old')}, ${finalized('new')} FROM changed`;
     const result = await conn.query(sql, params);
     return result.rows.filter(([before, after]) => before !== after).map(([before, after]) => ({ before, after }));
   }
@@ -169,16 +173,19 @@ export class ContinuousView {
 
   private get targetColumns(): string[] {
     const plan = this.core;
-    return [...plan.groups.map((g) => g.column), ...plan.aggregates.map((a) => a.column)];
+    return [...plan.groups.map((g) => g.column), ...plan.aggregates.map((a) => a.column), ...(plan.distinctOn ? distinctOnColumns(plan.distinctOn) : [])];
   }
 
   private get conflictClause(): string {
     const plan = this.core;
+    if (plan.distinctOn) return distinctOnConflictSql(plan, plan.distinctOn, 'm');
     const keys = plan.groups.length ? plan.groups.map((g) => quoteIdent(g.column)) : [singleRowKey];
     const updates = plan.aggregates.map((a, i) => {
       const column = quoteIdent(a.column);
       return `${column} = ${this.aggregates[i].combineSql(`m.${column}`, `EXCLUDED.${column}`)}`;
     });
+    // Grouping without aggregates (SELECT DISTINCT, GROUP BY alone): a known group stays as it is.
+    if (updates.length === 0) return `ON CONFLICT (${keys.join(', ')}) DO NOTHING`;
     return `ON CONFLICT (${keys.join(', ')}) DO UPDATE SET ${updates.join(', ')}`;
   }
 
@@ -210,6 +217,7 @@ export class ContinuousView {
     const where = plan.where ? ` WHERE ${plan.where}` : '';
     this.storeWith = withClause;
     if (plan.appendOnly) return `${this.insertHead} SELECT ${keys.join(', ')} FROM ${from}${where}`;
+    if (plan.distinctOn) return `${this.insertHead} ${distinctOnSelectSql(plan, plan.distinctOn, from, where)} ${this.conflictClause}`;
     const grouping = plan.groups.length
       ? ` GROUP BY ${plan.groups.map((_, i) => i + 1).join(', ')}`
       : ' HAVING count(*) > 0';

@@ -1,3 +1,4 @@
+import { jsonObjectMembersSql, jsonObjectSql } from './aggregates.ts';
 import { regressionAggregates, varianceAggregates, type AggregatePlan } from './view-plan.ts';
 
 /**
@@ -35,6 +36,8 @@ export function reaggregateSql(plan: AggregatePlan, stateType: string, state: st
       return `bool_and(${state})`;
     case 'string_agg':
       return `string_agg(${state}, ${plan.extraArgs?.[0] ?? "''"} ORDER BY ${order})`;
+    case 'set_agg':
+      return `ARRAY(SELECT DISTINCT e FROM unnest(sluice.array_cat_agg(${state})) AS u(e) ORDER BY e)`;
     case 'array_agg':
       return plan.distinct
         ? `ARRAY(SELECT DISTINCT e FROM unnest(sluice.array_cat_agg(${state})) AS u(e) ORDER BY e)`
@@ -42,6 +45,17 @@ export function reaggregateSql(plan: AggregatePlan, stateType: string, state: st
     case 'json_agg':
     case 'jsonb_agg':
       return `sluice.array_cat_agg(${state} ORDER BY ${order})`;
+    case 'json_object_agg':
+      return jsonObjectSql(`string_agg(${jsonObjectMembersSql(state)}, ', ' ORDER BY ${order})`);
+    case 'jsonb_object_agg':
+      return `sluice.jsonb_concat_agg(${state} ORDER BY ${order})`;
+    case 'exact_count_distinct':
+    case 'dense_rank':
+      return `ARRAY(SELECT DISTINCT e FROM unnest(sluice.array_cat_agg(${state})) AS u(e) ORDER BY e)`;
+    case 'rank':
+    case 'percent_rank':
+    case 'cume_dist':
+      return `ARRAY[sum((${state})[1]), sum((${state})[2]), sum((${state})[3])]::bigint[]`;
     default:
       return undefined;
   }
@@ -51,5 +65,7 @@ export function reaggregateSql(plan: AggregatePlan, stateType: string, state: st
 export const reaggregateFunctionsSql = `
 CREATE OR REPLACE AGGREGATE sluice.array_cat_agg(anycompatiblearray) (sfunc = array_cat, stype = anycompatiblearray);
 CREATE OR REPLACE AGGREGATE sluice.float8_combine_agg(float8[]) (sfunc = float8_combine, stype = float8[], initcond = '{0,0,0}');
+-- jsonb's || keeps the right-hand value of a key, so concatenating in order keeps the last one.
+CREATE OR REPLACE AGGREGATE sluice.jsonb_concat_agg(jsonb) (sfunc = jsonb_concat, stype = jsonb);
 CREATE OR REPLACE AGGREGATE sluice.float8_regr_combine_agg(float8[]) (sfunc = float8_regr_combine, stype = float8[], initcond = '{0,0,0,0,0,0}');
 `;

@@ -18,6 +18,7 @@ export class SketchMerger {
   private readonly impls: SketchAggregate[];
   private readonly rowsSql: string;
   private readonly readSql: string;
+  private readonly readSqlWithNulls: string;
   private readonly writeSql: string;
 
   constructor(
@@ -27,7 +28,8 @@ export class SketchMerger {
   ) {
     this.impls = sketches.map(sketchAggregate);
     this.rowsSql = this.buildRowsSql();
-    this.readSql = this.buildReadSql();
+    this.readSql = this.buildReadSql(false);
+    this.readSqlWithNulls = this.buildReadSql(true);
     this.writeSql = this.buildWriteSql();
   }
 
@@ -42,10 +44,11 @@ export class SketchMerger {
       group.key.forEach((k, g) => keyColumns[g].push(k));
       group.states.forEach((state, a) => {
         stateColumns[a].push(Buffer.from(this.impls[a].serialize(state)).toString('hex'));
-        resultColumns[a].push(this.impls[a].result(state));
+        if (!this.impls[a].stateIsResult) resultColumns[a].push(this.impls[a].result(state));
       });
     }
-    await conn.query(this.writeSql, [...keyColumns, ...stateColumns, ...resultColumns].map(arrayLiteral));
+    const results = resultColumns.filter((_, a) => !this.impls[a].stateIsResult);
+    await conn.query(this.writeSql, [...keyColumns, ...stateColumns, ...results].map(arrayLiteral));
   }
 
   /** The batch's partial sketches per group (keyed by the groups' text form). */
@@ -53,14 +56,23 @@ export class SketchMerger {
     const result = await conn.query(this.rowsSql, batchParams(this.plan, this.stream, batch));
     const groupCount = this.plan.groups.length;
     const groups = new Map<string, { key: (string | null)[]; states: SketchState[] }>();
+    // Each sketch's columns: its argument, then its further per-row arguments.
+    const offsets: number[] = [];
+    let at = groupCount;
+    for (const a of this.sketches) {
+      offsets.push(at);
+      at += 1 + (a.sketch?.rowArgs?.length ?? 0);
+    }
     for (const row of result.rows) {
       const key = row.slice(0, groupCount);
       const id = groupId(key);
       let group = groups.get(id);
       if (!group) groups.set(id, (group = { key, states: this.impls.map((impl) => impl.create()) }));
       for (let a = 0; a < this.impls.length; a++) {
-        const value = row[groupCount + a];
-        if (value !== null) this.impls[a].add(group.states[a], value);
+        const o = offsets[a];
+        const value = row[o];
+        const extra = this.sketches[a].sketch?.rowArgs ? row.slice(o + 1, o + 1 + (this.sketches[a].sketch?.rowArgs?.length ?? 0)) : noExtra;
+        if (value !== null) this.impls[a].add(group.states[a], value, extra);
       }
     }
     return groups;
@@ -70,7 +82,7 @@ export class SketchMerger {
   private async mergeStored(conn: StoreConnection, groups: Map<string, { key: (string | null)[]; states: SketchState[] }>): Promise<void> {
     const keys = [...groups.values()].map((g) => g.key);
     const params = this.plan.groups.map((_, g) => arrayLiteral(keys.map((k) => k[g])));
-    const stored = await conn.query(this.readSql, params);
+    const stored = await conn.query(keys.some((k) => k.includes(null)) ? this.readSqlWithNulls : this.readSql, params);
     const groupCount = this.plan.groups.length;
     for (const row of stored.rows) {
       const group = groups.get(groupId(row.slice(0, groupCount)));
@@ -91,31 +103,43 @@ export class SketchMerger {
     const { plan } = this;
     const { withClause, from } = batchSource(plan, this.stream);
     const keys = plan.groups.map((g) => `(${g.sql})::text`);
-    const args = this.sketches.map((a) => (a.filter ? `CASE WHEN ${a.filter} THEN (${a.argSql})::text END` : `(${a.argSql})::text`));
+    const args = this.sketches.flatMap((a) => [
+      a.filter ? `CASE WHEN ${a.filter} THEN (${a.argSql})::text END` : `(${a.argSql})::text`,
+      ...(a.sketch?.rowArgs ?? []).map((sql) => `(${sql})::text`),
+    ]);
     const where = plan.where ? ` WHERE ${plan.where}` : '';
     return `${withClause}SELECT ${[...keys, ...args].join(', ')} FROM ${from}${where}`;
   }
 
-  private buildReadSql(): string {
+  /**
+   * The stored sketches of the batch's groups. Keys are matched with `=`
+   * (a hash join); only a batch holding a NULL key needs IS NOT DISTINCT
+   * FROM, which PostgreSQL can only evaluate pair by pair.
+   */
+  private buildReadSql(nullKeys: boolean): string {
     const { plan } = this;
     const states = this.sketches.map((a) => `m.${quoteIdent(a.stateColumn as string)}::text`);
     if (plan.groups.length === 0) return `SELECT ${states.join(', ')} FROM ${this.mrel} AS m FOR UPDATE`;
     const keys = plan.groups.map((g) => `m.${quoteIdent(g.column)}::text`);
     const names = plan.groups.map((_, i) => `k${i + 1}`);
-    const join = plan.groups.map((g, i) => `m.${quoteIdent(g.column)} IS NOT DISTINCT FROM u.${names[i]}::${g.type}`).join(' AND ');
+    const same = nullKeys ? 'IS NOT DISTINCT FROM' : '=';
+    const join = plan.groups.map((g, i) => `m.${quoteIdent(g.column)} ${same} u.${names[i]}::${g.type}`).join(' AND ');
     return `SELECT ${[...keys, ...states].join(', ')} FROM ${this.mrel} AS m JOIN unnest(${names.map((_, i) => `$${i + 1}::text[]`).join(', ')}) AS u(${names.join(', ')}) ON ${join} FOR UPDATE OF m`;
   }
 
   private buildWriteSql(): string {
     const { plan } = this;
     const groupColumns = plan.groups.map((g) => g.column);
-    const sketchColumns = this.sketches.flatMap((a) => [a.stateColumn as string, a.column]);
+    const sketchColumns = this.sketches.flatMap((a, i) => (this.impls[i].stateIsResult ? [a.column] : [a.stateColumn as string, a.column]));
     const types = [...plan.groups.map((g) => g.type)];
     const n = plan.groups.length;
-    const names = [...plan.groups.map((_, i) => `k${i + 1}`), ...this.sketches.map((_, i) => `s${i + 1}`), ...this.sketches.map((_, i) => `r${i + 1}`)];
+    const withResult = this.sketches.map((_, i) => i).filter((i) => !this.impls[i].stateIsResult);
+    const names = [...plan.groups.map((_, i) => `k${i + 1}`), ...this.sketches.map((_, i) => `s${i + 1}`), ...withResult.map((i) => `r${i + 1}`)];
     const values = [
       ...types.map((t, i) => `u.k${i + 1}::${t}`),
-      ...this.sketches.flatMap((_, i) => [`decode(u.s${i + 1}, 'hex')`, `u.r${i + 1}::${this.impls[i].resultType}`]),
+      ...this.sketches.flatMap((_, i) =>
+        this.impls[i].stateIsResult ? [`decode(u.s${i + 1}, 'hex')`] : [`decode(u.s${i + 1}, 'hex')`, `u.r${i + 1}::${this.impls[i].resultType}`],
+      ),
     ];
     const conflict = `(${n ? groupColumns.map(quoteIdent).join(', ') : singleRowKey})`;
     const updates = sketchColumns.map((c) => `${quoteIdent(c)} = EXCLUDED.${quoteIdent(c)}`).join(', ');
@@ -126,6 +150,8 @@ export class SketchMerger {
     );
   }
 }
+
+const noExtra: readonly (string | null)[] = [];
 
 function groupId(key: (string | null)[]): string {
   return key.map((k) => (k === null ? '\u0001' : `s${k}`)).join('\u0000');

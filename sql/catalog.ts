@@ -2,6 +2,8 @@ import type { StoreConnection } from '../engine/store.ts';
 import { Stream, type StreamColumn } from '../engine/stream.ts';
 import type { ViewPlan } from '../engine/view-plan.ts';
 import { reaggregateFunctionsSql } from '../engine/reaggregate.ts';
+import { storeAggregatesSql } from '../engine/aggregates.ts';
+import { sketchFunctionsSql } from '../engine/sketch-functions.ts';
 
 /**
  * The catalog lives in the serving store, so a restart recovers everything.
@@ -76,7 +78,7 @@ CREATE OR REPLACE FUNCTION pipelinedb.get_streams() RETURNS SETOF pipelinedb.str
 `;
 
 export async function bootstrapCatalog(conn: StoreConnection): Promise<void> {
-  await conn.exec(`BEGIN; ${bootstrapSql} ${reaggregateFunctionsSql} COMMIT;`);
+  await conn.exec(`BEGIN; ${bootstrapSql} ${reaggregateFunctionsSql} ${storeAggregatesSql} ${sketchFunctionsSql} COMMIT;`);
 }
 
 export async function loadStreams(conn: StoreConnection): Promise<Stream[]> {

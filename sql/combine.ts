@@ -24,6 +24,12 @@ export function rewriteCombine(ctx: RoutingContext, select: AstFields): string |
   const range = from.length === 1 ? fieldsOf(from[0], 'RangeVar') : undefined;
   const view = range && viewOf(ctx, range);
   if (!range || !view) throw new SqlError(SqlState.featureNotSupported, 'combine() reads one continuous view (or its _mrel) in FROM');
+  if (view.plan.groupingSets) {
+    // Its rows hold the subtotals of every grouping set: combining them would count each row once per set.
+    throw new SqlError(SqlState.featureNotSupported, `combine() over "${view.name}", a view with GROUPING SETS, CUBE or ROLLUP, is not supported`, {
+      hint: 'Read the subtotal row you need from the view, or combine() over a view with a plain GROUP BY.',
+    });
+  }
   const impls = view.plan.aggregates.map(aggregateImpl);
   const placeholders: string[] = [];
   // An unnamed combine(x) column is called "combine", as in PipelineDB.

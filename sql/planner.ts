@@ -3,13 +3,15 @@ import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../engine/sql-text.ts';
 import { rolledBack, type StoreConnection } from '../engine/store.ts';
 import type { Stream } from '../engine/stream.ts';
-import { regressionAggregates, singleRowKey, type AggregateName, type AggregatePlan, type GroupPlan, type TypeRef, type ViewPlan } from '../engine/view-plan.ts';
+import { namedSketchAggregates, regressionAggregates, singleRowKey, type AggregateName, type AggregatePlan, type GroupPlan, type TypeRef, type ViewPlan } from '../engine/view-plan.ts';
 import {
   columnRefParts, deparse, fieldsOf, functionName, isStar, nodeKind, sameExpression, stringValue, transform, walk,
   type AstFields, type AstNode,
 } from './ast.ts';
 import { reaggregateSql } from '../engine/reaggregate.ts';
 import { finalFunctionName, outputStreamName, windowFunctionName } from '../engine/continuous-view.ts';
+import { addGroupingSetKey, expandGroupBy, groupingFunctionSql, type GroupBy } from './grouping-sets.ts';
+import { checkDistinct, distinctKind, distinctOnPlan, distinctOnTerms } from './distinct.ts';
 
 /**
  * Turns `CREATE VIEW v AS SELECT … FROM stream …` into a ViewPlan and the DDL
@@ -25,6 +27,8 @@ export interface PlannerContext {
   /** Whether a function name is an aggregate in the serving store. */
   isAggregate(name: string): boolean;
   defaultSchema: string;
+  /** The continuous view whose output stream this is (output_of), if it is one. */
+  viewOfOutputStream?(stream: Stream): ViewPlan | undefined;
 }
 
 export interface PlannedView {
@@ -35,12 +39,13 @@ export interface PlannedView {
 
 const supportedAggregates = new Set<AggregateName>([
   ...regressionAggregates, 'regr_count',
-  'percentile_cont', 'count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or',
-  'string_agg', 'array_agg', 'json_agg', 'jsonb_agg', 'var_samp', 'var_pop', 'variance', 'stddev', 'stddev_samp', 'stddev_pop',
+  'percentile_cont', 'percentile_disc', 'rank', 'dense_rank', 'percent_rank', 'cume_dist', 'count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or',
+  'string_agg', 'array_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'exact_count_distinct', 'var_samp', 'var_pop', 'variance', 'stddev', 'stddev_samp', 'stddev_pop',
+  ...namedSketchAggregates, 'set_agg', 'keyed_max', 'keyed_min', 'first_values',
 ]);
 
-/** Aggregates of pairs (Y, X), whose second argument is evaluated per row like the first. */
-const twoArgumentAggregates = new Set<string>([...regressionAggregates, 'regr_count']);
+/** Aggregates of pairs (Y, X) or (key, value), whose second argument is evaluated per row like the first. */
+const twoArgumentAggregates = new Set<string>([...regressionAggregates, 'regr_count', 'json_object_agg', 'jsonb_object_agg', 'keyed_max', 'keyed_min']);
 
 interface TargetEntry {
   val: AstNode;
@@ -74,13 +79,19 @@ export async function planContinuousView(
   const targets = (select.targetList as AstNode[]).map((t) => fieldsOf(t, 'ResTarget') as AstFields);
   for (const t of targets) if (isStar(t.val)) throw starNotSupported();
   const aggregateCalls = collectAggregates(ctx, [...targets.map((t) => t.val as AstNode), ...(select.havingClause ? [select.havingClause as AstNode] : [])]);
-  // Without aggregates or GROUP BY, a continuous view keeps every row it selects (append-only).
-  const appendOnly = aggregateCalls.length === 0 && !select.groupClause;
-  const groupExprs = appendOnly
-    ? targets.map((t) => t.val as AstNode).filter((v, i, all) => all.findIndex((w) => sameExpression(v, w)) === i)
-    : resolveGroupExprs(select, targets, stream);
+  const distinct = distinctKind(select);
+  if (distinct) checkDistinct(select, distinct, aggregateCalls.length, window !== undefined);
+  // Without aggregates, GROUP BY or DISTINCT, a continuous view keeps every row it selects (append-only).
+  const appendOnly = aggregateCalls.length === 0 && !select.groupClause && !distinct;
+  // GROUP BY, with its grouping sets; SELECT DISTINCT groups by the selected expressions, DISTINCT ON by its keys.
+  const groupBy: GroupBy | undefined = appendOnly || distinct ? undefined : expandGroupBy(select, (item) => resolveGroupItem(item, targets, stream));
+  const distinctOnTermsOf = distinct === 'on' ? distinctOnTerms(select, targets) : undefined;
+  const groupExprs =
+    groupBy?.exprs ?? distinctOnTermsOf?.keys ?? targets.map((t) => t.val as AstNode).filter((v, i, all) => all.findIndex((w) => sameExpression(v, w)) === i);
+  const orderExprs = distinctOnTermsOf?.order.map((o) => o.expr) ?? [];
+  if (!appendOnly && groupExprs.length === 0 && aggregateCalls.length === 0) throw notSupported('GROUP BY () without aggregates', 'Select an aggregate, e.g. count(*).');
 
-  const types = await typeQuery(ctx.conn, select, plain ? `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}` : deparse(select.fromClause), groupExprs, aggregateCalls);
+  const types = await typeQuery(ctx.conn, select, plain ? `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}` : deparse(select.fromClause), [...groupExprs, ...orderExprs], aggregateCalls);
   const entries: TargetEntry[] = targets.map((t, i) => ({ val: t.val as AstNode, ...types.outputs[i] }));
 
   const used = new Set<string>();
@@ -110,21 +121,33 @@ export async function planContinuousView(
     const named = entries.find((e) => sameExpression(e.val, call));
     const column = unique(named?.name ?? `_${fn}${i + 1}`);
     const sketch = await sketchOf(ctx.conn, fn, fields);
+    const hypothetical = await hypotheticalOf(ctx.conn, fn, fields, types.arguments[i]);
     aggregates.push({
       fn,
       star,
       column,
       argSql: arg ? deparse(arg) : undefined,
-      extraArgs: sketch || twoArgumentAggregates.has(fn) ? undefined : ((fields.args as AstNode[] | undefined) ?? []).slice(1).map(constantArgument),
+      extraArgs:
+        fn === 'first_values'
+          ? [await firstValuesCount(ctx.conn, fields)]
+          : sketch || hypothetical || twoArgumentAggregates.has(fn)
+            ? undefined
+            : ((fields.args as AstNode[] | undefined) ?? []).slice(1).map(constantArgument),
       secondArgSql: twoArgumentAggregates.has(fn) ? deparse(((fields.args as AstNode[])[1])) : undefined,
       filter: fields.agg_filter ? deparse(fields.agg_filter) : undefined,
       distinct: fields.agg_distinct === true && !sketch ? true : undefined,
       arg: star ? undefined : types.arguments[i],
+      ...(fn === 'keyed_max' || fn === 'keyed_min' ? { secondArg: types.secondArguments[i] } : {}),
       sourceColumn: parts?.length === 1 && stream.position(parts[0]) !== undefined ? parts[0] : undefined,
-      ...(sketch ? { sketch, stateColumn: unique(`_${column}_sketch`) } : {}),
+      // A named sketch aggregate's column is its state.
+      ...(sketch ? { sketch, stateColumn: sketch.named ? column : unique(`_${column}_sketch`) } : {}),
+      ...(hypothetical ? { hypothetical } : {}),
     });
   }
+  await checkDistinctArguments(ctx.conn, aggregates);
   const impls = aggregates.map(aggregateImpl);
+  const groupingSets = groupBy?.sets ? addGroupingSetKey(groups, groupBy.sets, unique('_grouping_set')) : undefined;
+  const distinctOn = distinctOnTermsOf ? distinctOnPlan(distinctOnTermsOf, entries, types.groups.slice(groupExprs.length), unique) : undefined;
   const slidingWindow = window ? await windowOf(ctx.conn, window, stream) : undefined;
   if (slidingWindow) {
     const bucket = unique('_sw_bucket');
@@ -148,6 +171,8 @@ export async function planContinuousView(
     where: select.whereClause ? deparse(select.whereClause) : undefined,
     groups,
     aggregates,
+    ...(groupingSets ? { groupingSets } : {}),
+    ...(distinctOn ? { distinctOn: distinctOn.plan } : {}),
     definition,
   };
 
@@ -156,8 +181,9 @@ export async function planContinuousView(
     ...groups.map((g) => `${quoteIdent(g.column)} ${g.type}`),
     ...aggregates.flatMap((a, i) => [
       `${quoteIdent(a.column)} ${impls[i].stateType}`,
-      ...(a.stateColumn ? [`${quoteIdent(a.stateColumn)} bytea`] : []),
+      ...(a.stateColumn && a.stateColumn !== a.column ? [`${quoteIdent(a.stateColumn)} bytea`] : []),
     ]),
+    ...(distinctOn ? [...distinctOn.plan.order, ...distinctOn.plan.values].map((c) => `${quoteIdent(c.column)} ${c.type}`) : []),
   ];
   /** An aggregate's state column, merged across a window's buckets when the view has one. */
   const stateOf = (a: number): string => {
@@ -172,6 +198,8 @@ export async function planContinuousView(
    * finalized, grouping keys read from their columns. Aggregates go in as
    * placeholders replaced after deparsing, so their SQL is used verbatim.
    */
+  /** GROUPING(…) calls met by overMrel, as SQL over the `_mrel`. */
+  const groupingCalls: string[] = [];
   const overMrel = (expr: unknown): string => {
     const sql = deparse(
       transform(expr, (node) => {
@@ -179,12 +207,22 @@ export async function planContinuousView(
         if (a >= 0) return { ColumnRef: { fields: [{ String: { sval: `sluice_aggregate_${a}` } }] } };
         const g = groupExprs.findIndex((e) => sameExpression(e, node));
         if (g >= 0) return { ColumnRef: { fields: [{ String: { sval: groups[g].column } }] } };
+        const v = distinctOn?.values.findIndex((value) => sameExpression(value.expr, node)) ?? -1;
+        if (v >= 0) return { ColumnRef: { fields: [{ String: { sval: (distinctOn?.values[v].column as string) } }] } };
+        if (nodeKind(node) === 'GroupingFunc') {
+          groupingCalls.push(groupingFunctionSql(node.GroupingFunc as AstFields, groupBy ?? { exprs: groupExprs }, groupingSets && quoteIdent(groupingSets.column)));
+          return { ColumnRef: { fields: [{ String: { sval: `sluice_grouping_${groupingCalls.length - 1}` } }] } };
+        }
         return undefined;
       }),
     );
-    return sql.replace(/\bsluice_aggregate_(\d+)\b/g, (_, a: string) => `(${impls[Number(a)].finalSql(stateOf(Number(a)))})`);
+    return sql
+      .replace(/\bsluice_aggregate_(\d+)\b/g, (_, a: string) => `(${impls[Number(a)].finalSql(stateOf(Number(a)))})`)
+      .replace(/\bsluice_grouping_(\d+)\b/g, (_, c: string) => `(${groupingCalls[Number(c)]})`);
   };
   const expressions = entries.map((entry) => `(${overMrel(entry.val)})::${entry.type.type}`);
+  // The view's columns that are its grouping keys: what identifies a group in its change feed.
+  plan.keyColumns = entries.filter((entry) => groupExprs.some((e) => sameExpression(e, entry.val))).map((entry) => entry.name);
   const outputs = entries.map((entry, i) => `${expressions[i]} AS ${quoteIdent(entry.name)}`);
   // HAVING filters groups when the view is read, so a group reappears as soon as it qualifies.
   // A sliding window merges, when read, the buckets that still overlap the window.
@@ -300,7 +338,7 @@ export function readOutputStreams(from: AstNode[] | undefined, ctx: Pick<Planner
     const relname = outputStreamName(dot > 0 ? target.slice(dot + 1) : target);
     if (!ctx.findStream(dot > 0 ? target.slice(0, dot) : undefined, relname)) {
       throw new SqlError(SqlState.featureNotSupported, `output_of('${target}'): "${target}" has no output stream`, {
-        hint: 'Continuous views and transforms have one, except views keeping sketches (count(DISTINCT), percentile_cont).',
+        hint: 'Continuous views and transforms have one, except views keeping sketches (count(DISTINCT), percentile_cont, percentile_disc, topk_agg, hll_agg, freq_agg, bloom_agg, dist_agg).',
       });
     }
     return { RangeVar: { ...(dot > 0 ? { schemaname: target.slice(0, dot) } : {}), relname, inh: true, relpersistence: 'p', ...(range.alias ? { alias: range.alias } : {}) } };
@@ -319,15 +357,12 @@ function starNotSupported(): SqlError {
 function checkShape(select: AstFields): void {
   if (select.op && select.op !== 'SETOP_NONE') throw notSupported('UNION, INTERSECT or EXCEPT');
   if (select.withClause) throw notSupported('WITH (a common table expression)');
-  if (select.sortClause) throw notSupported('ORDER BY', 'Sort when you read the view: SELECT * FROM v ORDER BY …');
+  // ORDER BY picks the row a DISTINCT ON view keeps per key; otherwise it is for reading.
+  if (select.sortClause && distinctKind(select) !== 'on') throw notSupported('ORDER BY', 'Sort when you read the view: SELECT * FROM v ORDER BY …');
   if (select.limitCount || select.limitOffset) throw notSupported('LIMIT/OFFSET', 'Limit when you read the view.');
-  if (select.distinctClause) throw notSupported('SELECT DISTINCT');
   if (select.windowClause) throw notSupported('WINDOW');
   if (select.valuesLists) throw notSupported('VALUES');
   if (select.intoClause) throw notSupported('SELECT INTO');
-  for (const g of (select.groupClause as unknown[] | undefined) ?? []) {
-    if (nodeKind(g) === 'GroupingSet') throw notSupported('GROUP BY with GROUPING SETS, CUBE or ROLLUP');
-  }
   walk(select.targetList, (node, kind) => {
     if (kind === 'FuncCall' && (node.FuncCall as AstFields).over) throw notSupported('a window function');
     if (kind === 'SubLink') throw notSupported('a sub-select in the target list');
@@ -382,26 +417,118 @@ export function unqualifyColumns(select: AstFields, stream: Stream, alias: strin
   });
 }
 
-/** The per-row argument of an aggregate: the first argument, or the ORDER BY of an ordered-set aggregate. */
+/** The per-row argument of an aggregate: the first argument (first_values: the second), or the ORDER BY of an ordered-set aggregate. */
 function aggregateArgument(call: AstFields): AstNode | undefined {
   if (call.agg_star) return undefined;
+  if (functionName(call) === 'first_values') return ((call.args as AstNode[] | undefined) ?? [])[1];
   if (call.agg_within_group) return fieldsOf((call.agg_order as AstNode[])[0], 'SortBy')?.node as AstNode;
   return ((call.args as AstNode[] | undefined) ?? [])[0];
 }
 
+/** Ordered-set and hypothetical-set aggregates a continuous view computes (`… WITHIN GROUP (ORDER BY x)`). */
+const withinGroupAggregates = new Set<string>(['percentile_cont', 'percentile_disc', 'rank', 'dense_rank', 'percent_rank', 'cume_dist']);
+const hypotheticalAggregates = new Set<string>(['rank', 'dense_rank', 'percent_rank', 'cume_dist']);
+
+/**
+ * PipelineDB's named sketch aggregates: the sketch kept, and which arguments
+ * after the first are per-row (the others are constants: k, p, eps, …).
+ */
+const namedSketches: Record<string, { kind: NonNullable<AggregatePlan['sketch']>['kind']; rowArgs: number[] }> = {
+  topk_agg: { kind: 'topk', rowArgs: [2] },
+  hll_agg: { kind: 'hll', rowArgs: [] },
+  freq_agg: { kind: 'cms', rowArgs: [] },
+  bloom_agg: { kind: 'bloom', rowArgs: [] },
+  dist_agg: { kind: 'tdigest', rowArgs: [] },
+};
+
 /**
  * PipelineDB's sketch rewrites: count(DISTINCT x) keeps a HyperLogLog,
- * percentile_cont(q) WITHIN GROUP (ORDER BY x) a t-digest; q is a constant
- * (or an array of them), evaluated once here.
+ * percentile_cont(q) and percentile_disc(q) WITHIN GROUP (ORDER BY x) a
+ * t-digest; q is a constant (or an array of them), evaluated once here.
  */
 async function sketchOf(conn: StoreConnection, fn: string, call: AstFields): Promise<AggregatePlan['sketch']> {
   if (fn === 'count' && call.agg_distinct) return { kind: 'hll' };
-  if (fn !== 'percentile_cont') return undefined;
-  const fraction = deparse(((call.args as AstNode[] | undefined) ?? [])[0]);
+  const named = namedSketches[fn];
+  if (named) {
+    const args = (call.args as AstNode[] | undefined) ?? [];
+    const params: (number | null)[] = [];
+    for (const [i, node] of args.entries()) {
+      if (i === 0 || named.rowArgs.includes(i)) continue;
+      checkConstantArgument(fn, node);
+      const value = (await conn.query(`SELECT (${deparse(node)})::float8::text`)).rows[0][0];
+      params.push(value === null ? null : Number(value));
+    }
+    const rowArgs = named.rowArgs.filter((i) => i < args.length).map((i) => deparse(args[i]));
+    return { kind: named.kind, named: true, params, ...(rowArgs.length ? { rowArgs } : {}) };
+  }
+  if (fn !== 'percentile_cont' && fn !== 'percentile_disc') return undefined;
+  const direct = ((call.args as AstNode[] | undefined) ?? [])[0];
+  checkConstantArgument(fn, direct);
+  const { descending } = withinGroupOrder(fn, call);
+  const fraction = deparse(direct);
   const kind = await conn.query(`SELECT pg_typeof(${fraction})::text`);
   const array = kind.rows[0][0]?.endsWith('[]') === true;
   const values = await conn.query(array ? `SELECT unnest((${fraction})::float8[])::text` : `SELECT (${fraction})::float8::text`);
-  return { kind: 'tdigest', array, fractions: values.rows.map(([v]) => Number(v)) };
+  return { kind: 'tdigest', array, fractions: values.rows.map(([v]) => (v === null ? null : Number(v))), ...(descending ? { descending } : {}) };
+}
+
+/** The direction and NULL placement of a WITHIN GROUP (ORDER BY x …), with PostgreSQL's defaults. */
+function withinGroupOrder(fn: string, call: AstFields): { descending: boolean; nullsFirst: boolean } {
+  const order = (call.agg_order as AstNode[] | undefined) ?? [];
+  if (order.length !== 1) throw notSupported(`${fn}(…) WITHIN GROUP over more than one ORDER BY expression`, `Order by a single expression: ${fn}(v) WITHIN GROUP (ORDER BY x).`);
+  const sortBy = fieldsOf(order[0], 'SortBy') as AstFields;
+  if (sortBy.sortby_dir === 'SORTBY_USING') throw notSupported(`${fn}(…) WITHIN GROUP (ORDER BY … USING …)`, 'Use ASC or DESC.');
+  const descending = sortBy.sortby_dir === 'SORTBY_DESC';
+  const nulls = sortBy.sortby_nulls;
+  return { descending, nullsFirst: nulls === 'SORTBY_NULLS_FIRST' || (nulls !== 'SORTBY_NULLS_LAST' && descending) };
+}
+
+/** A direct argument of an ordered-set aggregate must be one value for every row: no columns, sub-selects or parameters. */
+function checkConstantArgument(fn: string, node: AstNode | undefined): void {
+  walk(node, (_, kind) => {
+    if (kind === 'ColumnRef' || kind === 'SubLink' || kind === 'ParamRef') {
+      throw notSupported(`${fn}(…) with an argument that is not a constant`, `Give ${fn} a constant: a literal or an expression without columns (evaluated once, when the view is created).`);
+    }
+  });
+}
+
+/**
+ * Hypothetical-set aggregates rank/dense_rank/percent_rank/cume_dist(v)
+ * WITHIN GROUP (ORDER BY x): v is a constant, evaluated once here in the type
+ * PostgreSQL compares v and x in (their common type, as CASE resolves it:
+ * the same rule).
+ */
+async function hypotheticalOf(conn: StoreConnection, fn: string, call: AstFields, arg: TypeRef | undefined): Promise<AggregatePlan['hypothetical']> {
+  if (!hypotheticalAggregates.has(fn) || !arg) return undefined;
+  const args = (call.args as AstNode[] | undefined) ?? [];
+  if (args.length !== 1) throw notSupported(`${fn}(…) of more than one value`, `Rank a single value: ${fn}(v) WITHIN GROUP (ORDER BY x).`);
+  checkConstantArgument(fn, args[0]);
+  const order = withinGroupOrder(fn, call);
+  const v = deparse(args[0]);
+  const type = (await conn.query(`SELECT pg_typeof(CASE WHEN false THEN (${v}) ELSE NULL::${arg.type} END)::text`)).rows[0][0] as string;
+  const value = (await conn.query(`SELECT ((${v})::${type})::text`)).rows[0][0];
+  return { value: value === null ? 'NULL' : `${quoteLiteral(value)}::${type}`, type, ...order };
+}
+
+/**
+ * exact_count_distinct keeps its values sorted, so like count(DISTINCT x) it
+ * needs an argument PostgreSQL can compare: the probe, a call of a
+ * polymorphic aggregate, does not check that.
+ */
+async function checkDistinctArguments(conn: StoreConnection, aggregates: AggregatePlan[]): Promise<void> {
+  for (const a of aggregates) {
+    if (a.fn === 'exact_count_distinct' && a.arg) await probe(conn, `SELECT count(DISTINCT x) FROM (SELECT NULL::${a.arg.type}) AS t(x)`);
+  }
+}
+
+/** first_values(n, v): n, a constant positive integer; one value per row (PipelineDB's several values are not supported yet). */
+async function firstValuesCount(conn: StoreConnection, call: AstFields): Promise<string> {
+  const args = (call.args as AstNode[] | undefined) ?? [];
+  if (args.length !== 2) throw notSupported('first_values(n, v, …) over more than one value', 'Keep one value: first_values(n, v).');
+  checkConstantArgument('first_values', args[0]);
+  const n = (await conn.query(`SELECT (${deparse(args[0])})::int::text`)).rows[0][0];
+  if (n === null || Number(n) < 1) throw new SqlError(SqlState.invalidParameterValue, 'first_values: n must be a positive integer');
+  return n;
 }
 
 /** string_agg's delimiter and the like: constants, since one value serves every merge. */
@@ -423,7 +550,7 @@ export function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNod
       throw new SqlError(SqlState.featureNotSupported, `aggregate function ${name} is not supported in a continuous view yet`);
     }
     if (call.agg_distinct && name !== 'count' && name !== 'array_agg') throw notSupported(`${name}(DISTINCT …)`);
-    if (call.agg_within_group && name !== 'percentile_cont') throw notSupported(`${name}(…) WITHIN GROUP`);
+    if (call.agg_within_group && !withinGroupAggregates.has(name)) throw notSupported(`${name}(…) WITHIN GROUP`);
     if (call.agg_order && !call.agg_within_group) throw notSupported('ORDER BY inside an aggregate');
     if (!calls.some((c) => sameExpression(c, node))) calls.push(node);
     return false;
@@ -431,26 +558,22 @@ export function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNod
   return calls;
 }
 
-/** GROUP BY items as expressions: ordinals and output names resolved as PostgreSQL does. */
-function resolveGroupExprs(select: AstFields, targets: AstFields[], stream: Stream): AstNode[] {
-  const exprs: AstNode[] = [];
-  for (const item of (select.groupClause as AstNode[] | undefined) ?? []) {
-    let expr = item;
-    const constant = fieldsOf(item, 'A_Const');
-    const parts = columnRefParts(item);
-    if (constant && constant.ival) {
-      const ordinal = ((constant.ival as { ival?: number }).ival ?? 0) - 1;
-      if (ordinal < 0 || ordinal >= targets.length) {
-        throw new SqlError(SqlState.invalidColumnReference, `GROUP BY position ${ordinal + 1} is not in select list`);
-      }
-      expr = targets[ordinal].val as AstNode;
-    } else if (parts?.length === 1 && stream.position(parts[0]) === undefined) {
-      const target = targets.find((t) => t.name === parts[0]);
-      if (target) expr = target.val as AstNode;
+/** A GROUP BY item as an expression: an ordinal or an output name (not an input column's) resolved as PostgreSQL does. */
+function resolveGroupItem(item: AstNode, targets: AstFields[], stream: Stream): AstNode {
+  const constant = fieldsOf(item, 'A_Const');
+  const parts = columnRefParts(item);
+  if (constant && constant.ival) {
+    const ordinal = ((constant.ival as { ival?: number }).ival ?? 0) - 1;
+    if (ordinal < 0 || ordinal >= targets.length) {
+      throw new SqlError(SqlState.invalidColumnReference, `GROUP BY position ${ordinal + 1} is not in select list`);
     }
-    if (!exprs.some((e) => sameExpression(e, expr))) exprs.push(expr);
+    return targets[ordinal].val as AstNode;
   }
-  return exprs;
+  if (parts?.length === 1 && stream.position(parts[0]) === undefined) {
+    const target = targets.find((t) => t.name === parts[0]);
+    if (target) return target.val as AstNode;
+  }
+  return item;
 }
 
 export function referencedColumns(select: AstFields, stream: Stream): string[] {
@@ -467,6 +590,8 @@ interface QueryTypes {
   outputs: { name: string; type: TypeRef }[];
   groups: TypeRef[];
   arguments: TypeRef[];
+  /** The second argument of keyed_max/keyed_min (int4 for the others). */
+  secondArguments: TypeRef[];
 }
 
 /**
@@ -488,6 +613,11 @@ export async function typeQuery(
       const arg = aggregateArgument(fields);
       return `${arg ? deparse(arg) : 'NULL::int4'} AS a${i}`;
     }),
+    ...aggregateCalls.map((call, i) => {
+      const fields = fieldsOf(call, 'FuncCall') as AstFields;
+      const keyed = ['keyed_max', 'keyed_min'].includes(functionName(fields));
+      return `${keyed ? deparse((fields.args as AstNode[])[1]) : 'NULL::int4'} AS b${i}`;
+    }),
   ];
   return rolledBack(conn, async () => {
     await probe(conn, 'CREATE TEMP VIEW sluice_probe_output AS ' + deparse({ SelectStmt: select }));
@@ -500,7 +630,8 @@ export async function typeQuery(
     return {
       outputs,
       groups: inputs.slice(0, groupExprs.length).map((c) => c.type),
-      arguments: inputs.slice(groupExprs.length).map((c) => c.type),
+      arguments: inputs.slice(groupExprs.length, groupExprs.length + aggregateCalls.length).map((c) => c.type),
+      secondArguments: inputs.slice(groupExprs.length + aggregateCalls.length).map((c) => c.type),
     };
   });
 }

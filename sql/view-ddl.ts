@@ -3,7 +3,8 @@ import { inTransaction } from '../engine/store.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { fieldsOf, functionName, nodeKind, stringValue, walk } from './ast.ts';
 import { saveViewPlan, updateViewPlan } from './catalog.ts';
-import type { ContinuousView } from '../engine/continuous-view.ts';
+import { outputStreamName, type ContinuousView } from '../engine/continuous-view.ts';
+import type { Stream } from '../engine/stream.ts';
 import type { ViewPlan } from '../engine/view-plan.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
 import { planContinuousView, type WindowOption } from './planner.ts';
@@ -121,6 +122,8 @@ export async function createContinuousView(ctx: StatementContext, def: ViewDefin
     findStream: (s: string | undefined, n: string) => findStream(ctx, s, n),
     isAggregate: ctx.isAggregate,
     defaultSchema: schema,
+    viewOfOutputStream: (stream: Stream) =>
+      ctx.engine.allViews().find((v) => v.plan.schema === stream.schema && outputStreamName(v.plan.name) === stream.name)?.plan,
   };
   const { plan, ddl } = options.transform
     ? await planTransform(planner, { schema, name }, def.select, text, options.transform.outputFunction)
@@ -144,6 +147,13 @@ export async function ttlOf(ctx: StatementContext, plan: ViewPlan, interval: str
   const group = plan.groups.find((g) => g.column === column);
   if (!group || !['timestamptz', 'timestamp', 'date'].includes(group.typeName)) {
     throw new SqlError(SqlState.invalidParameterValue, `ttl_column "${column}" must be a grouping column of type timestamp or date in view "${plan.name}"`);
+  }
+  const index = plan.groups.indexOf(group);
+  if (plan.groupingSets && !plan.groupingSets.sets.every((set) => set.includes(index))) {
+    // Rows of a set without the column have no time to expire by.
+    throw new SqlError(SqlState.featureNotSupported, `ttl_column "${column}" of view "${plan.name}" must be in every grouping set`, {
+      hint: `Group by ${column} outside the GROUPING SETS, CUBE or ROLLUP: GROUP BY ${column}, ROLLUP (…).`,
+    });
   }
   const seconds = Number((await ctx.conn.query('SELECT extract(epoch FROM $1::interval)::text', [interval])).rows[0][0]);
   if (!(seconds >= 1)) throw new SqlError(SqlState.invalidParameterValue, `ttl must be at least 1 second, not "${interval}"`);

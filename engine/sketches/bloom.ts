@@ -5,8 +5,9 @@
  * Sized as PipelineDB does from a false-positive rate p and an expected item
  * count n (defaults 0.02 and 16384): m = ceil(-n ln p / ln(2)^2) bits (rounded
  * up to a multiple of 32) and k = round(m / n * ln 2) hash functions. Bit i of
- * a value is (h1 + i * h2) mod m, h1 and h2 the low words of the two
- * MurmurHash3 x64 128 halves of its canonical bytes.
+ * a value is (h1 + i * h2) mod m, h1 and h2 the first two 32-bit words of
+ * the md5 of its canonical bytes (sqlHash), which the SQL function
+ * bloom_contains computes alike.
  *
  * The set bits are kept in a small hash set while few, then as a bit array;
  * either way the same values give the same bits, so unions and intersections
@@ -14,7 +15,7 @@
  */
 import type { Value } from '../values/index.ts';
 import { ByteReader, ByteWriter, corrupt, invalidParameter, SketchKind } from './codec.ts';
-import { hashValue } from './hash.ts';
+import { sqlHash } from './hash.ts';
 
 export const BLOOM_DEFAULT_P = 0.02;
 export const BLOOM_DEFAULT_N = 16384;
@@ -66,9 +67,9 @@ export class BloomFilter {
   /** Adds a value; NULL is ignored. */
   add(value: Value): this {
     if (value === null) return this;
-    const h = hashValue(value);
-    const a = h[1];
-    const b = h[3];
+    const h = sqlHash(value);
+    const a = h[0];
+    const b = h[1];
     const m = this.m;
     for (let i = 0; i < this.k; i++) this.setBit((a + i * b) % m);
     return this;
@@ -136,9 +137,9 @@ export class BloomFilter {
   /** False if the value was certainly never added (bloom_contains). */
   contains(value: Value): boolean {
     if (value === null) return false;
-    const h = hashValue(value);
-    const a = h[1];
-    const b = h[3];
+    const h = sqlHash(value);
+    const a = h[0];
+    const b = h[1];
     const m = this.m;
     for (let i = 0; i < this.k; i++) if (!this.hasBit((a + i * b) % m)) return false;
     return true;
@@ -233,22 +234,22 @@ export class BloomFilter {
   }
 
   /**
-   * Format: version, kind, m (varint), k (byte), encoding: 0 sparse (count,
-   * then ascending set bits as varint deltas), 1 dense (m / 32 little-endian
-   * words). The encoding depends only on the bits.
+   * Format 2 (what bloom_contains / bloom_cardinality read in SQL): 0 version
+   * (2), 1 kind, 2 m (u32 big-endian), 6 k (u8), 7 encoding (u8): 0 sparse: 8
+   * count n (u32 big-endian), 12 the n set bits ascending (u32 big-endian
+   * each); 1 dense: 8 the m / 8 bytes of the bit array, bit b in byte b >> 3
+   * at bit b & 7 from the least significant (PostgreSQL's get_bit(state, 64 + b)).
+   * The encoding depends only on the bits. Format 1 hashed with MurmurHash3 and is not read.
    */
   serialize(): Uint8Array {
     const count = this.bitCount();
     const denseBytes = this.m / 8;
-    const w = new ByteWriter(count * 3 < denseBytes ? 16 + count * 3 : 16 + denseBytes);
-    w.header(SketchKind.bloom).varuint(this.m).u8(this.k);
-    if (count * 3 < denseBytes) {
-      w.u8(0).varuint(count);
-      let prev = -1;
-      for (const bit of this.setBits()) {
-        w.varuint(bit - prev - 1);
-        prev = bit;
-      }
+    const sparse = count * 4 < denseBytes;
+    const w = new ByteWriter(16 + (sparse ? count * 4 : denseBytes));
+    w.header(SketchKind.bloom, 2).u32be(this.m).u8(this.k);
+    if (sparse) {
+      w.u8(0).u32be(count);
+      for (const bit of this.setBits()) w.u32be(bit);
     } else {
       w.u8(1);
       const words = this.words ?? this.denseCopy();
@@ -265,18 +266,20 @@ export class BloomFilter {
 
   static deserialize(bytes: Uint8Array): BloomFilter {
     const r = new ByteReader(bytes, 'bloom');
-    r.header(SketchKind.bloom);
-    const m = r.varuint();
+    if (r.header(SketchKind.bloom, 2) !== 2) throw corrupt('bloom');
+    const m = r.u32be();
     const k = r.u8();
     if (m < 32 || m % 32 !== 0 || m > MAX_BITS || k < 1 || k > 64) throw corrupt('bloom');
     const bf = new BloomFilter(m, k);
     const encoding = r.u8();
     if (encoding === 0) {
-      const n = r.count(m);
+      const n = r.u32be();
+      if (n > m) throw corrupt('bloom');
       let bit = -1;
       for (let i = 0; i < n; i++) {
-        bit += r.varuint() + 1;
-        if (bit >= m) throw corrupt('bloom');
+        const next = r.u32be();
+        if (next <= bit || next >= m) throw corrupt('bloom');
+        bit = next;
         bf.setBit(bit);
       }
     } else if (encoding === 1) {

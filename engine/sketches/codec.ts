@@ -4,12 +4,22 @@
  *
  *   byte 0   format version (FORMAT_VERSION; a reader accepts every version up to its own)
  *   byte 1   sketch kind (SketchKind)
- *   ...      the sketch's own fields, little-endian, with LEB128 varints for counts
+ *   ...      the sketch's own fields: in version 1 little-endian, with LEB128 varints
+ *            for counts; in version 2 (the layouts SQL functions read, see
+ *            engine/sketch-functions.ts) fixed-width big-endian fields and values
+ *            as u32-length-prefixed UTF-8 text
  */
 import { SqlError, SqlState } from '../errors.ts';
 import type { Value } from '../values/index.ts';
 
-export const FORMAT_VERSION = 1;
+/**
+ * The highest format version this Sluice reads. Each sketch writes its own
+ * current version: 2 for the layouts that PostgreSQL functions read directly
+ * (fixed-width big-endian fields, values as length-prefixed UTF-8 text; see
+ * engine/sketch-functions.ts): top-k, HyperLogLog, count-min, bloom. The
+ * others still write version 1.
+ */
+export const FORMAT_VERSION = 2;
 
 /** The second byte of every serialized state. Values are stored: never renumber. */
 export const SketchKind = {
@@ -72,9 +82,40 @@ export class ByteWriter {
     this.view = new DataView(next.buffer);
   }
 
-  header(kind: SketchKind): this {
-    this.u8(FORMAT_VERSION);
+  header(kind: SketchKind, version = 1): this {
+    this.u8(version);
     return this.u8(kind);
+  }
+
+  /** Big-endian fields of the version-2 layouts (what plpgsql reads with get_byte/substring). */
+  u32be(v: number): this {
+    this.ensure(4);
+    this.view.setUint32(this.pos, v, false);
+    this.pos += 4;
+    return this;
+  }
+
+  /** A non-negative integer up to 2^53 as 8 big-endian bytes. */
+  u64be(v: number): this {
+    this.ensure(8);
+    this.view.setUint32(this.pos, Math.floor(v / 0x100000000), false);
+    this.view.setUint32(this.pos + 4, v % 0x100000000, false);
+    this.pos += 8;
+    return this;
+  }
+
+  f64be(v: number): this {
+    this.ensure(8);
+    this.view.setFloat64(this.pos, v, false);
+    this.pos += 8;
+    return this;
+  }
+
+  /** UTF-8 text prefixed with its byte length (u32be). */
+  text(s: string): this {
+    const encoded = textEncoder.encode(s);
+    this.u32be(encoded.length);
+    return this.bytes(encoded);
   }
 
   u8(v: number): this {
@@ -187,13 +228,13 @@ export class ByteReader {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
-  /** Reads and checks the version and kind bytes; returns the version. */
-  header(kind: SketchKind): number {
+  /** Reads and checks the version and kind bytes (the sketch's versions are 1 to `latest`); returns the version. */
+  header(kind: SketchKind, latest = 1): number {
     if (this.buf.length < 2) throw corrupt(this.what);
     const version = this.buf[0];
-    if (version < 1 || version > FORMAT_VERSION) {
+    if (version < 1 || version > latest) {
       throw new SqlError(INVALID_BINARY_REPRESENTATION, `unsupported ${this.what} format version ${version}`, {
-        hint: `This Sluice reads format versions 1 to ${FORMAT_VERSION}.`,
+        hint: `This Sluice reads ${this.what} format versions 1 to ${latest}.`,
       });
     }
     if (this.buf[1] !== kind) {
@@ -238,6 +279,38 @@ export class ByteReader {
     const v = this.view.getFloat64(this.pos, true);
     this.pos += 8;
     return v;
+  }
+
+  u32be(): number {
+    this.need(4);
+    const v = this.view.getUint32(this.pos, false);
+    this.pos += 4;
+    return v;
+  }
+
+  u64be(): number {
+    this.need(8);
+    const v = this.view.getUint32(this.pos, false) * 0x100000000 + this.view.getUint32(this.pos + 4, false);
+    this.pos += 8;
+    if (v > Number.MAX_SAFE_INTEGER) throw corrupt(this.what);
+    return v;
+  }
+
+  f64be(): number {
+    this.need(8);
+    const v = this.view.getFloat64(this.pos, false);
+    this.pos += 8;
+    return v;
+  }
+
+  text(): string {
+    const n = this.u32be();
+    try {
+      return textDecoder.decode(this.bytes(n));
+    } catch (e) {
+      if (e instanceof SqlError) throw e;
+      throw corrupt(this.what);
+    }
   }
 
   varuint(): number {

@@ -3,8 +3,9 @@
  * freq_add / freq_merge_agg).
  *
  * depth rows of width counters; a value adds its weight to one counter per
- * row, at (h1 + i * h2) mod width with h1, h2 the low words of the two
- * MurmurHash3 x64 128 halves of its canonical bytes. freq() is the minimum
+ * row, at (h1 + i * h2) mod width with h1, h2 the first two 32-bit words
+ * of the md5 of its canonical bytes (sqlHash), which the SQL function freq
+ * computes alike. freq() is the minimum
  * over the rows, so it never underestimates, and overestimates by at most
  * eps * total with probability p. PipelineDB's defaults: eps = 0.002,
  * p = 0.995, so width = ceil(e / eps) = 1360 and depth = ceil(ln(1 / (1 - p))) = 6.
@@ -16,7 +17,7 @@
 import type { Value } from '../values/index.ts';
 import { ByteReader, ByteWriter, corrupt, invalidParameter, SketchKind } from './codec.ts';
 import { toWeight } from './common.ts';
-import { hashValue } from './hash.ts';
+import { sqlHash } from './hash.ts';
 
 export const CMS_DEFAULT_EPS = 0.002;
 export const CMS_DEFAULT_P = 0.995;
@@ -64,9 +65,9 @@ export class CountMinSketch {
     if (value === null) return this;
     if (weight !== 1) weight = toWeight(weight);
     if (weight === 0) return this;
-    const h = hashValue(value);
-    const a = h[1];
-    const b = h[3];
+    const h = sqlHash(value);
+    const a = h[0];
+    const b = h[1];
     const width = this.width;
     this.total += weight;
     for (let i = 0; i < this.depth; i++) this.bump(i * width + ((a + i * b) % width), weight);
@@ -109,9 +110,9 @@ export class CountMinSketch {
   /** Estimated number of times `value` was added (freq); never less than the truth. */
   frequency(value: Value): number {
     if (value === null) return 0;
-    const h = hashValue(value);
-    const a = h[1];
-    const b = h[3];
+    const h = sqlHash(value);
+    const a = h[0];
+    const b = h[1];
     const width = this.width;
     let min = Infinity;
     for (let i = 0; i < this.depth; i++) {
@@ -178,17 +179,21 @@ export class CountMinSketch {
   }
 
   /**
-   * Format: version, kind, width, depth, total (varints), encoding: 0 sparse
-   * (count, then ascending (index delta, counter) varint pairs), 1 dense
-   * (every counter as a varint). The encoding depends only on the counters.
+   * Format 2 (what freq / freq_total read in SQL), integers big-endian: 0
+   * version (2), 1 kind, 2 width (u32), 6 depth (u32), 10 total (u64), 18
+   * encoding (u8): 0 sparse: 19 count n (u32), 23 n (index u32, counter u64)
+   * pairs by ascending index; 1 dense: 19 width * depth counters (u64), row
+   * after row. The encoding depends only on the counters. Format 1 hashed
+   * with MurmurHash3 and is not read.
    */
   serialize(): Uint8Array {
     const size = this.width * this.depth;
     const nonZero = this.nonZero();
-    const w = new ByteWriter(16 + Math.min(nonZero * 4, size * 2));
-    w.header(SketchKind.countMin).varuint(this.width).varuint(this.depth).varuint(this.total);
-    if (nonZero * 3 < size) {
-      w.u8(0).varuint(nonZero);
+    const sparse = nonZero * 12 < size * 8;
+    const w = new ByteWriter(32 + (sparse ? nonZero * 12 : size * 8));
+    w.header(SketchKind.countMin, 2).u32be(this.width).u32be(this.depth).u64be(this.total);
+    if (sparse) {
+      w.u8(0).u32be(nonZero);
       const indexes: number[] = [];
       if (this.dense === null) {
         for (const [i, v] of this.sparse!) if (v !== 0) indexes.push(i);
@@ -196,42 +201,40 @@ export class CountMinSketch {
       } else {
         for (let i = 0; i < this.dense.length; i++) if (this.dense[i] !== 0) indexes.push(i);
       }
-      let prev = -1;
-      for (const i of indexes) {
-        w.varuint(i - prev - 1).varuint(this.counter(i));
-        prev = i;
-      }
+      for (const i of indexes) w.u32be(i).u64be(this.counter(i));
     } else {
       w.u8(1);
-      for (let i = 0; i < size; i++) w.varuint(this.counter(i));
+      for (let i = 0; i < size; i++) w.u64be(this.counter(i));
     }
     return w.finish();
   }
 
   static deserialize(bytes: Uint8Array): CountMinSketch {
     const r = new ByteReader(bytes, 'cms');
-    r.header(SketchKind.countMin);
-    const width = r.varuint();
-    const depth = r.varuint();
+    if (r.header(SketchKind.countMin, 2) !== 2) throw corrupt('cms');
+    const width = r.u32be();
+    const depth = r.u32be();
     if (width < 1 || depth < 1 || depth > 64 || width * depth > MAX_COUNTERS) throw corrupt('cms');
     const cms = new CountMinSketch(width, depth);
-    cms.total = r.varuint();
+    cms.total = r.u64be();
     const size = width * depth;
     const encoding = r.u8();
     if (encoding === 0) {
-      const n = r.count(size);
+      const n = r.u32be();
+      if (n > size) throw corrupt('cms');
       let index = -1;
       for (let k = 0; k < n; k++) {
-        index += r.varuint() + 1;
-        const v = r.varuint();
-        if (index >= size || v === 0) throw corrupt('cms');
+        const next = r.u32be();
+        const v = r.u64be();
+        if (next <= index || next >= size || v === 0) throw corrupt('cms');
+        index = next;
         cms.bump(index, v);
       }
     } else if (encoding === 1) {
       cms.toDense();
       let dense = cms.dense!;
       for (let i = 0; i < size; i++) {
-        const v = r.varuint();
+        const v = r.u64be();
         if (v > 0xffffffff && dense instanceof Uint32Array) {
           cms.dense = dense = Float64Array.from(dense);
         }

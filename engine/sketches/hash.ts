@@ -12,6 +12,7 @@
  *     hashfloat8 does), NaN, Infinity, -Infinity
  *   - booleans: 't' / 'f'
  */
+import { createHash } from 'node:crypto';
 import type { NonNullValue } from '../values/index.ts';
 
 /** The last hash computed: [h1 high, h1 low, h2 high, h2 low] as unsigned 32-bit words. */
@@ -283,10 +284,32 @@ export function normalizeNumericText(text: string): string {
 
 /** The canonical bytes of a value (a copy), for tests and tools. */
 export function canonicalBytes(v: NonNullValue): Uint8Array {
-  return scratch.slice(0, canonicalInto(v));
+  const length = canonicalInto(v);
+  return scratch.slice(0, length);
 }
 
 /** Hashes a value's canonical bytes into HASH (and returns it). */
 export function hashValue(v: NonNullValue): Uint32Array {
-  return murmur3x64(scratch, canonicalInto(v), SKETCH_SEED, HASH);
+  // canonicalInto may replace the scratch buffer (long values): read it after.
+  const length = canonicalInto(v);
+  return murmur3x64(scratch, length, SKETCH_SEED, HASH);
+}
+
+/**
+ * The hash of the sketches whose companion SQL functions rehash a value
+ * (count-min's freq, bloom_contains): md5 of the value's canonical bytes (its
+ * PostgreSQL text, UTF-8), h1 and h2 its first and second 32-bit big-endian
+ * words. In SQL: `h := md5(v::text)`, `('x' || substr(h, 1, 8))::bit(32)::bigint`
+ * and `('x' || substr(h, 9, 8))::bit(32)::bigint` (sluice.sketch_hash).
+ * Stored states depend on it: never change it.
+ */
+export const SQL_HASH = new Float64Array(2);
+
+export function sqlHash(v: NonNullValue): Float64Array {
+  // canonicalInto may replace the scratch buffer: read it after.
+  const length = canonicalInto(v);
+  const digest = createHash('md5').update(scratch.subarray(0, length)).digest();
+  SQL_HASH[0] = digest.readUInt32BE(0);
+  SQL_HASH[1] = digest.readUInt32BE(4);
+  return SQL_HASH;
 }

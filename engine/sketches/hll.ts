@@ -235,52 +235,49 @@ export class HyperLogLog {
   }
 
   /**
-   * Format: version, kind, p, encoding (0 sparse, 1 dense); sparse: entry
-   * count then the sorted entries (index25 << 6 | rho) as varint deltas;
-   * dense: 2^p registers of 6 bits, little-endian bit order.
+   * Format 2 (what hll_cardinality / hll_union read in SQL): 0 version (2),
+   * 1 kind, 2 p (u8), 3 encoding (u8: 0 sparse, 1 dense); sparse: 4 entry
+   * count (u32 big-endian), 8 the entries (index25 << 6 | rho) ascending, u32
+   * big-endian each; dense: 4 the 2^p registers, one byte each. Format 1
+   * (varint deltas, 6-bit packed registers) is still read.
    */
   serialize(): Uint8Array {
-    const w = new ByteWriter(this.dense ? 4 + ((this.dense.length * 6) >>> 3) : 8 + this.count * 3);
-    w.header(SketchKind.hll).u8(this.p);
+    const w = new ByteWriter(this.dense ? 8 + this.dense.length : 16 + this.count * 4);
+    w.header(SketchKind.hll, 2).u8(this.p);
     if (this.dense === null) {
-      w.u8(0).varuint(this.count);
+      w.u8(0).u32be(this.count);
       const sorted = sortedEntries(this.table!, this.count);
-      let prev = 0;
-      for (let i = 0; i < sorted.length; i++) {
-        w.varuint(sorted[i] - prev);
-        prev = sorted[i];
-      }
+      for (let i = 0; i < sorted.length; i++) w.u32be(sorted[i]);
     } else {
-      w.u8(1);
-      const dense = this.dense;
-      const packed = new Uint8Array((dense.length * 6) >>> 3);
-      // Four 6-bit registers in three bytes.
-      for (let i = 0, o = 0; i < dense.length; i += 4, o += 3) {
-        const bits = dense[i] | (dense[i + 1] << 6) | (dense[i + 2] << 12) | (dense[i + 3] << 18);
-        packed[o] = bits & 0xff;
-        packed[o + 1] = (bits >>> 8) & 0xff;
-        packed[o + 2] = bits >>> 16;
-      }
-      w.bytes(packed);
+      w.u8(1).bytes(this.dense);
     }
     return w.finish();
   }
 
   static deserialize(bytes: Uint8Array): HyperLogLog {
     const r = new ByteReader(bytes, 'hll');
-    r.header(SketchKind.hll);
+    const version = r.header(SketchKind.hll, 2);
     const p = r.u8();
     if (p < HLL_MIN_P || p > HLL_MAX_P) throw corrupt('hll');
     const encoding = r.u8();
     let hll: HyperLogLog;
+    const maxRho = 65 - p;
     if (encoding === 0) {
       hll = new HyperLogLog(p, 'sparse');
-      const n = r.count(1 << (p - 3));
+      const n = version === 1 ? r.count(1 << (p - 3)) : r.u32be();
+      if (n > 1 << (p - 3)) throw corrupt('hll');
       let entry = 0;
       for (let i = 0; i < n; i++) {
-        const delta = r.varuint();
-        entry += delta;
-        if ((delta === 0 && i > 0) || entry >= 2 ** 31 || (entry & 0x3f) === 0 || (entry & 0x3f) > SPARSE_MAX_RHO) {
+        let delta: number;
+        if (version === 1) {
+          delta = r.varuint();
+          entry += delta;
+        } else {
+          const next = r.u32be();
+          delta = next - entry;
+          entry = next;
+        }
+        if ((delta <= 0 && i > 0) || entry >= 2 ** 31 || (entry & 0x3f) === 0 || (entry & 0x3f) > SPARSE_MAX_RHO) {
           throw corrupt('hll');
         }
         hll.sparseInsert(entry);
@@ -289,16 +286,20 @@ export class HyperLogLog {
     } else if (encoding === 1) {
       hll = new HyperLogLog(p, 'dense');
       const dense = hll.dense!;
-      const packed = r.bytes((dense.length * 6) >>> 3);
-      const maxRho = 65 - p;
-      for (let i = 0, o = 0; i < dense.length; i += 4, o += 3) {
-        const bits = packed[o] | (packed[o + 1] << 8) | (packed[o + 2] << 16);
-        dense[i] = bits & 0x3f;
-        dense[i + 1] = (bits >>> 6) & 0x3f;
-        dense[i + 2] = (bits >>> 12) & 0x3f;
-        dense[i + 3] = bits >>> 18;
-        if (dense[i] > maxRho || dense[i + 1] > maxRho || dense[i + 2] > maxRho || dense[i + 3] > maxRho) {
-          throw corrupt('hll');
+      if (version === 2) {
+        dense.set(r.bytes(dense.length));
+        for (let i = 0; i < dense.length; i++) if (dense[i] > maxRho) throw corrupt('hll');
+      } else {
+        const packed = r.bytes((dense.length * 6) >>> 3);
+        for (let i = 0, o = 0; i < dense.length; i += 4, o += 3) {
+          const bits = packed[o] | (packed[o + 1] << 8) | (packed[o + 2] << 16);
+          dense[i] = bits & 0x3f;
+          dense[i + 1] = (bits >>> 6) & 0x3f;
+          dense[i + 2] = (bits >>> 12) & 0x3f;
+          dense[i + 3] = bits >>> 18;
+          if (dense[i] > maxRho || dense[i + 1] > maxRho || dense[i + 2] > maxRho || dense[i + 3] > maxRho) {
+            throw corrupt('hll');
+          }
         }
       }
     } else {

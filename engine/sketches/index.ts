@@ -28,7 +28,7 @@ export { compareValues, valueKey } from './common.ts';
 export { CountMinSketch, CMS_DEFAULT_EPS, CMS_DEFAULT_P, type CountMinParams } from './count-min.ts';
 export { ExactSet } from './exact-set.ts';
 export { FirstValues, type FirstValuesParams } from './first-values.ts';
-export { canonicalBytes, hashValue, murmur3x64, normalizeNumericText, pgFloatText } from './hash.ts';
+export { canonicalBytes, hashValue, murmur3x64, normalizeNumericText, pgFloatText, sqlHash } from './hash.ts';
 export { HyperLogLog, HLL_DEFAULT_P, HLL_MAX_P, HLL_MIN_P, type HllParams } from './hll.ts';
 export { KeyedExtreme, type KeyedMode } from './keyed.ts';
 export { TDigest, TDIGEST_DEFAULT_COMPRESSION, type TDigestParams } from './tdigest.ts';

@@ -309,6 +309,27 @@ export class TDigest {
     return lo === hi ? a : a + (pos - lo) * (this.means[hi] - a);
   }
 
+  /**
+   * percentile_disc(q): PostgreSQL's first value whose position in the sort
+   * order is at least q (the ceil(q * n)-th, counting from 1), in ascending or
+   * descending order. Exact while every value is still its own centroid
+   * (small groups); after that the digest's quantile at q (1 - q when
+   * descending), which may lie between two input values — callers round it to
+   * the input type.
+   */
+  percentileDisc(q: number, descending = false): number | null {
+    if (!(q >= 0 && q <= 1)) {
+      throw new SqlError(SqlState.numericValueOutOfRange, `percentile value ${pgFloatText(q)} is not between 0 and 1`);
+    }
+    this.flush();
+    const n = this.n;
+    if (n === 0) return null;
+    for (let i = 0; i < n; i++) if (this.weights[i] !== 1) return this.quantile(descending ? 1 - q : q);
+    // PostgreSQL computes the row number in double precision, as here.
+    const row = Math.max(Math.ceil(q * n), 1);
+    return this.means[descending ? n - row : row - 1];
+  }
+
   /** The fraction of values at or below x, counting values equal to x half (dist_cdf); null when empty. */
   cdf(x: number): number | null {
     if (Number.isNaN(x)) throw invalidParameter('dist_cdf value must not be NaN');
@@ -380,50 +401,43 @@ export class TDigest {
   }
 
   /**
-   * Format: version, kind, compression (f64), min, max (f64), centroid count,
-   * weight encoding (0 varint integers, 1 f64), then means (f64) and weights.
+   * Format 2 (what dist_quantile / dist_cdf read in SQL), all big-endian: 0
+   * version (2), 1 kind, 2 compression (f64), 10 min (f64), 18 max (f64), 26
+   * centroid count n (u32), 30 the n means ascending (f64), then the n
+   * weights (f64). Format 1 (little-endian, varint counts and weights) is still read.
    */
   serialize(): Uint8Array {
     const copy = this.buffered > 0 ? this.clone() : this;
     copy.flush();
     const n = copy.n;
-    let integral = true;
-    for (let i = 0; i < n; i++) {
-      if (!Number.isSafeInteger(copy.weights[i])) {
-        integral = false;
-        break;
-      }
-    }
-    const w = new ByteWriter(40 + n * 11);
-    w.header(SketchKind.tdigest).f64(copy.compression).f64(copy.lo).f64(copy.hi).varuint(n).u8(integral ? 0 : 1);
-    for (let i = 0; i < n; i++) w.f64(copy.means[i]);
-    for (let i = 0; i < n; i++) {
-      if (integral) w.varuint(copy.weights[i]);
-      else w.f64(copy.weights[i]);
-    }
+    const w = new ByteWriter(32 + n * 16);
+    w.header(SketchKind.tdigest, 2).f64be(copy.compression).f64be(copy.lo).f64be(copy.hi).u32be(n);
+    for (let i = 0; i < n; i++) w.f64be(copy.means[i]);
+    for (let i = 0; i < n; i++) w.f64be(copy.weights[i]);
     return w.finish();
   }
 
   static deserialize(bytes: Uint8Array): TDigest {
     const r = new ByteReader(bytes, 'tdigest');
-    r.header(SketchKind.tdigest);
-    const compression = r.f64();
+    const version = r.header(SketchKind.tdigest, 2);
+    const compression = version === 1 ? r.f64() : r.f64be();
     if (!(compression >= TDIGEST_MIN_COMPRESSION && compression <= TDIGEST_MAX_COMPRESSION)) throw corrupt('tdigest');
     const digest = new TDigest(compression);
-    const lo = r.f64();
-    const hi = r.f64();
-    const n = r.count(bytes.length);
-    const encoding = r.u8();
+    const lo = version === 1 ? r.f64() : r.f64be();
+    const hi = version === 1 ? r.f64() : r.f64be();
+    const n = version === 1 ? r.count(bytes.length) : r.u32be();
+    if (n > bytes.length) throw corrupt('tdigest');
+    const encoding = version === 1 ? r.u8() : 1;
     if (encoding > 1) throw corrupt('tdigest');
     const means = new Float64Array(n);
     const weights = new Float64Array(n);
     for (let i = 0; i < n; i++) {
-      means[i] = r.f64();
+      means[i] = version === 1 ? r.f64() : r.f64be();
       if (!Number.isFinite(means[i]) || (i > 0 && means[i] < means[i - 1])) throw corrupt('tdigest');
     }
     let total = 0;
     for (let i = 0; i < n; i++) {
-      weights[i] = encoding === 0 ? r.varuint() : r.f64();
+      weights[i] = encoding === 0 ? r.varuint() : version === 1 ? r.f64() : r.f64be();
       if (!(weights[i] > 0) || !Number.isFinite(weights[i])) throw corrupt('tdigest');
       total += weights[i];
     }

@@ -17,6 +17,7 @@
 import type { Value } from '../values/index.ts';
 import { ByteReader, ByteWriter, corrupt, invalidParameter, SketchKind } from './codec.ts';
 import { compareValues, intParam, toWeight, valueKey } from './common.ts';
+import { pgFloatText } from './hash.ts';
 
 export const TOPK_MAX_K = 100000;
 const CAPACITY_FACTOR = 10;
@@ -255,34 +256,83 @@ export class TopK {
   }
 
   /**
-   * Format: version, kind, k, capacity, total, entry count (varints), then
-   * each entry by frequency desc, value asc: value (tagged), count, error (varints).
+   * Format 2 (what the SQL functions topk/topk_values/topk_freqs read):
+   *   0 version (2), 1 kind, 2 k (u32), 6 capacity (u32), 10 total (u64),
+   *   18 entry count n (u32), 22 the entries by frequency desc, value asc:
+   *   count (u64), error (u64), value tag (u8: 0 text, 1 integer, 2 float,
+   *   3 boolean, 4 bigint), the value as PostgreSQL text (u32 byte length, UTF-8).
+   * All integers big-endian. Format 1 (varints, tagged values) is still read.
    */
   serialize(): Uint8Array {
-    const w = new ByteWriter(16 + this.size * 12);
-    w.header(SketchKind.topK).varuint(this.k).varuint(this.capacity).varuint(this.total).varuint(this.size);
-    for (const slot of this.ranked()) w.value(this.values[slot]).varuint(this.counts[slot]).varuint(this.errors[slot]);
+    const w = new ByteWriter(32 + this.size * 32);
+    w.header(SketchKind.topK, 2).u32be(this.k).u32be(this.capacity).u64be(this.total).u32be(this.size);
+    for (const slot of this.ranked()) {
+      const [tag, text] = valueText(this.values[slot]);
+      w.u64be(this.counts[slot]).u64be(this.errors[slot]).u8(tag).text(text);
+    }
     return w.finish();
   }
 
   static deserialize(bytes: Uint8Array): TopK {
     const r = new ByteReader(bytes, 'topk');
-    r.header(SketchKind.topK);
-    const k = r.varuint();
-    const capacity = r.varuint();
+    const version = r.header(SketchKind.topK, 2);
+    const k = version === 1 ? r.varuint() : r.u32be();
+    const capacity = version === 1 ? r.varuint() : r.u32be();
     if (k < 1 || k > TOPK_MAX_K || capacity < k || capacity > TOPK_MAX_K * CAPACITY_FACTOR) throw corrupt('topk');
     const t = new TopK(k, capacity);
-    t.total = r.varuint();
-    const n = r.count(capacity);
+    t.total = version === 1 ? r.varuint() : r.u64be();
+    const n = version === 1 ? r.count(capacity) : r.u32be();
+    if (n > capacity) throw corrupt('topk');
     for (let i = 0; i < n; i++) {
-      const value = r.value();
-      const count = r.varuint();
-      const error = r.varuint();
+      let value: Value, count: number, error: number;
+      if (version === 1) {
+        value = r.value();
+        count = r.varuint();
+        error = r.varuint();
+      } else {
+        count = r.u64be();
+        error = r.u64be();
+        const tag = r.u8();
+        value = textValue(tag, r.text());
+      }
       const key = valueKey(value);
       if (value === null || count === 0 || error > count || t.slots.has(key)) throw corrupt('topk');
       t.insert(key, value, count, error);
     }
     r.end();
     return t;
+  }
+}
+
+/** A value's tag and PostgreSQL text (the engine hands sketches PostgreSQL's text output as strings). */
+export function valueText(v: Value): [number, string] {
+  switch (typeof v) {
+    case 'string':
+      return [0, v];
+    case 'number':
+      return Number.isSafeInteger(v) ? [1, String(v)] : [2, pgFloatText(v)];
+    case 'boolean':
+      return [3, v ? 't' : 'f'];
+    case 'bigint':
+      return [4, v.toString()];
+    default:
+      throw corrupt('topk');
+  }
+}
+
+export function textValue(tag: number, text: string): Value {
+  switch (tag) {
+    case 0:
+      return text;
+    case 1:
+    case 2:
+      return Number(text);
+    case 3:
+      return text === 't';
+    case 4:
+      if (!/^-?\d+$/.test(text)) throw corrupt('topk');
+      return BigInt(text);
+    default:
+      throw corrupt('topk');
   }
 }

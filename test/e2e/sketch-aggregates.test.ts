@@ -8,7 +8,7 @@ import { startSluice, tempDataDir } from '../support/sluice.ts';
 
 /**
  * PipelineDB's sketch rewrites in continuous views: count(DISTINCT) as a
- * HyperLogLog and percentile_cont as a t-digest, merged batch after batch
+ * HyperLogLog and percentile_cont (and percentile_disc) as a t-digest, merged batch after batch
  * and across a restart, checked against PostgreSQL's exact answers over the
  * same rows within the documented error.
  */
@@ -57,6 +57,68 @@ describe('sketch aggregates', () => {
     expect(Math.abs(big - bigExact) / bigExact).toBeLessThan(0.02);
     const types = (await client.query('SELECT users, p50, ps FROM v LIMIT 0')).fields.map((f) => f.dataTypeID);
     expect(types).toEqual([20, 701, 1022]);
+    await sluice.stop({ removeData: true });
+  });
+
+  it('percentile_disc within 1% rank error over 100k values, of the ORDER BY type, merged batch after batch', async () => {
+    const sluice = await startSluice();
+    const client = await sluice.client();
+    await client.query('CREATE STREAM s (k text, u int, x float8)');
+    await client.query('CREATE TABLE t (k text, u int, x float8)');
+    await client.query(`CREATE VIEW v AS SELECT k, count(*), percentile_disc(0.5) WITHIN GROUP (ORDER BY u) AS p50,
+      percentile_disc(ARRAY[0, 0.01, 0.25, 0.9, 0.999, 1]) WITHIN GROUP (ORDER BY x) AS ps,
+      percentile_disc(0.95) WITHIN GROUP (ORDER BY x DESC) AS p95desc, percentile_disc(0.3) WITHIN GROUP (ORDER BY u::int8) AS p30 FROM s GROUP BY k`);
+    // 100k skewed values in ~70 batches of random sizes; a small group gets one row per batch.
+    const r = rng(4242);
+    let big = 0;
+    let small = 0;
+    while (big < 100_000) {
+      const size = Math.min(100_000 - big, 1 + Math.floor(r() * 3000));
+      const rows = Array.from({ length: size }, () => `big\t${Math.floor(r() ** 3 * 50_000)}\t${Math.exp(r() * 12).toFixed(4)}`);
+      if (small++ < 60) rows.push(`small\t${Math.floor(r() * 100)}\t${(r() * 100).toFixed(2)}`);
+      big += size;
+      await copyRows(client, 's', rows);
+      await copyRows(client, 't', rows);
+    }
+    const types = (await client.query('SELECT p50, ps, p95desc, p30 FROM v LIMIT 0')).fields.map((f) => f.dataTypeID);
+    expect(types).toEqual([23, 1022, 701, 20]);
+    const text = { getTypeParser: () => (v: string) => v };
+    const view = (await client.query({ text: 'SELECT k, count, p50, ps, p95desc, p30 FROM v ORDER BY k', types: text })).rows;
+    expect(view.map((row) => [row.k, row.count])).toEqual([['big', '100000'], ['small', '60']]);
+
+    // In a small group every value is still its own centroid: the answer is PostgreSQL's own.
+    const exact = await client.query({
+      text: `SELECT percentile_disc(0.5) WITHIN GROUP (ORDER BY u) AS p50, percentile_disc(ARRAY[0, 0.01, 0.25, 0.9, 0.999, 1]) WITHIN GROUP (ORDER BY x) AS ps,
+        percentile_disc(0.95) WITHIN GROUP (ORDER BY x DESC) AS p95desc, percentile_disc(0.3) WITHIN GROUP (ORDER BY u::int8) AS p30 FROM t WHERE k = 'small'`,
+      types: text,
+    });
+    expect(view[1]).toEqual({ k: 'small', count: '60', ...exact.rows[0] });
+
+    // In the big one, each answer is a value of x's type whose rank is within 1% of the fraction.
+    const bigRow = view[0];
+    expect(bigRow.p50).toMatch(/^\d+$/);
+    expect(bigRow.p30).toMatch(/^\d+$/);
+    const ps = (bigRow.ps as string).slice(1, -1).split(',').map(Number);
+    const checks: [string, number, number][] = [
+      ['u', 0.5, Number(bigRow.p50)],
+      ['u', 0.3, Number(bigRow.p30)],
+      ...[0, 0.01, 0.25, 0.9, 0.999, 1].map((q, i): [string, number, number] => ['x', q, ps[i]]),
+      // The 95th percentile in descending order is the 5th in ascending order.
+      ['x', 0.05, Number(bigRow.p95desc)],
+    ];
+    for (const [column, q, estimate] of checks) {
+      const rank = await client.query(
+        `SELECT count(*) FILTER (WHERE ${column} < $1)::float8 / count(*) AS below, count(*) FILTER (WHERE ${column} <= $1)::float8 / count(*) AS upto FROM t WHERE k = 'big'`,
+        [estimate],
+      );
+      const { below, upto } = rank.rows[0];
+      // The distance from q to the estimate's rank range (ties give a range).
+      const error = q < below ? below - q : q > upto ? q - upto : 0;
+      expect({ column, q, estimate, error: error < 0.01 }).toEqual({ column, q, estimate, error: true });
+    }
+    // The extremes are exact: the digest keeps the minimum and maximum.
+    const extremes = (await client.query({ text: "SELECT min(x)::text AS lo, max(x)::text AS hi FROM t WHERE k = 'big'", types: text })).rows[0];
+    expect([ps[0], ps[5]]).toEqual([Number(extremes.lo), Number(extremes.hi)]);
     await sluice.stop({ removeData: true });
   });
 

@@ -12,7 +12,7 @@ SELECT * FROM s;
 SELECT count(*) FROM v;
 -- Unsupported constructs in a continuous view: 0A000, naming the construct.
 CREATE VIEW v2 AS SELECT * FROM s;
-CREATE VIEW v2 AS SELECT b, count(*) FROM s GROUP BY ROLLUP (b);
+CREATE VIEW v2 AS SELECT DISTINCT b, count(*) FROM s GROUP BY b;
 CREATE VIEW v2 AS SELECT b, count(*) FROM s GROUP BY b ORDER BY b;
 CREATE VIEW v2 AS SELECT b, mode() WITHIN GROUP (ORDER BY a) FROM s GROUP BY b;
 CREATE VIEW v2 AS SELECT sum(DISTINCT a) FROM s;

@@ -171,9 +171,11 @@ describe('shared entry points', () => {
 
   it('deserializeSketch reads every kind; every state starts with the version and kind bytes', () => {
     const kinds = new Set<number>();
-    for (const [, s] of samples) {
+    // The layouts that SQL functions read (engine/sketch-functions.ts) are at version 2, the others at 1.
+    const sqlReadable = new Set(['hll', 'tdigest', 'cms', 'topk', 'bloom']);
+    for (const [name, s] of samples) {
       const bytes = s.serialize();
-      expect(bytes[0]).toBe(FORMAT_VERSION);
+      expect([name, bytes[0]]).toEqual([name, sqlReadable.has(name) ? FORMAT_VERSION : 1]);
       kinds.add(bytes[1]);
       const back = deserializeSketch(bytes);
       expect(back.constructor).toBe(s.constructor);
