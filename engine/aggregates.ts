@@ -1,4 +1,4 @@
-import { regressionAggregates, varianceAggregates, type AggregatePlan } from './view-plan.ts';
+import { regressionAggregates, varianceAggregates, type AggregatePlan, type UserAggregatePlan } from './view-plan.ts';
 import { sketchAggregate } from './sketch-aggregates.ts';
 import { SqlError, SqlState } from './errors.ts';
 import { addNumeric, formatFloat, numericToString, parseNumeric, type Numeric, type Value } from './values/index.ts';
@@ -44,6 +44,7 @@ const floatTypes = new Set(['float4', 'float8']);
 
 export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
   if (plan.sketch) return sketchColumnImpl(plan);
+  if (plan.userDefined) return userDefinedImpl(plan.userDefined, plan);
   if (regressionAggregates.has(plan.fn)) return regressionImpl(plan);
   const typeName = plan.arg?.typeName ?? '';
   if (varianceAggregates.has(plan.fn)) return varianceImpl(plan, typeName);
@@ -116,6 +117,20 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
     default:
       throw new SqlError(SqlState.internalError, `no implementation for aggregate ${plan.fn}`);
   }
+}
+
+/**
+ * A user-defined aggregate: the batch's state from its helper aggregate,
+ * merged with its combine function (strict ones skip a NULL state, as
+ * PostgreSQL's combine step does), finalized when read.
+ */
+function userDefinedImpl(udf: UserAggregatePlan, plan: AggregatePlan): AggregateImpl {
+  return {
+    stateType: udf.stateType,
+    partialSql: (arg, filter) => call(udf.partial, [arg, ...(plan.moreArgsSql ?? [])].join(', '), filter, true),
+    combineSql: (s, p) => (udf.combineStrict ? `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ${udf.combineFn}(${s}, ${p}) END` : `${udf.combineFn}(${s}, ${p})`),
+    finalSql: (s) => (udf.finalFn ? `${udf.finalFn}(${[s, ...(udf.finalExtraArgs ?? [])].join(', ')})` : s),
+  };
 }
 
 /** A sketch aggregate as the planner sees it: its result column is read as is (the engine keeps it current). */

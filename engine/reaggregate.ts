@@ -12,6 +12,7 @@ import { regressionAggregates, varianceAggregates, type AggregatePlan } from './
  */
 export function reaggregateSql(plan: AggregatePlan, stateType: string, state: string, order: string): string | undefined {
   if (plan.sketch) return undefined;
+  if (plan.userDefined) return `${plan.userDefined.combineAggregate}(${state} ORDER BY ${order})`;
   const floatArgument = plan.arg?.typeName === 'float4' || plan.arg?.typeName === 'float8';
   if (regressionAggregates.has(plan.fn)) return `sluice.float8_regr_combine_agg(${state})`;
   if (varianceAggregates.has(plan.fn)) {

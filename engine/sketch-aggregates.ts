@@ -1,5 +1,5 @@
 import { SqlError, SqlState } from './errors.ts';
-import { BloomFilter, CountMinSketch, HyperLogLog, TDigest, TopK, normalizeNumericText } from './sketches/index.ts';
+import { BloomFilter, BucketAgg, CountMinSketch, HyperLogLog, TDigest, TopK, normalizeNumericText } from './sketches/index.ts';
 import { formatFloat } from './values/index.ts';
 import type { AggregatePlan } from './view-plan.ts';
 
@@ -30,7 +30,7 @@ export interface SketchAggregate {
   stateIsResult?: boolean;
 }
 
-export type SketchState = HyperLogLog | TDigest | TopK | CountMinSketch | BloomFilter;
+export type SketchState = HyperLogLog | TDigest | TopK | CountMinSketch | BloomFilter | BucketAgg;
 
 const numericTypes = new Set(['int2', 'int4', 'int8', 'float4', 'float8', 'numeric']);
 
@@ -202,6 +202,16 @@ function namedSketch(plan: AggregatePlan): SketchAggregate {
         deserialize: (bytes) => TDigest.deserialize(bytes),
       };
     }
+    case 'bucket_agg':
+      return {
+        ...common,
+        create: () => BucketAgg.create(),
+        add: (state, text, [id, ts]) => {
+          // A row without a bucket id adds nothing, as a NULL value does.
+          if (id !== null && id !== undefined) (state as BucketAgg).add(canonical(text), Number(id), ts ?? undefined);
+        },
+        deserialize: (bytes) => BucketAgg.deserialize(bytes),
+      };
     default:
       throw new SqlError(SqlState.internalError, `aggregate ${plan.fn} has no sketch`);
   }

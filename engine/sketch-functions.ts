@@ -575,6 +575,33 @@ END $$;
  * state gives NULL (its parameters are unknown); a NULL value leaves the state
  * as it is.
  */
+/**
+ * bucket_agg(x, bucket_id[, ts]) and bucket_ids(state) → smallint[] (the
+ * buckets holding values, ascending), bucket_cardinalities(state) →
+ * integer[] (distinct values in each, in that order), bucket_cardinality(state,
+ * id) → integer. Layout: see BucketAgg.serialize.
+ */
+const bucketSql = `
+${continuousOnly('bucket_agg', 'anyelement, smallint')}
+${continuousOnly('bucket_agg', 'anyelement, smallint, timestamptz')}
+-- The bucket of each entry (u16be two's complement at offset 8 of entries of 10 or 18 bytes from offset 7).
+CREATE OR REPLACE FUNCTION sluice.bucket_entries(state bytea) RETURNS SETOF smallint LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  w int;
+BEGIN
+  PERFORM sluice.sketch_check(state, 9, 'bucket_agg');
+  w := CASE WHEN get_byte(state, 2) = 1 THEN 18 ELSE 10 END;
+  RETURN QUERY SELECT ((((get_byte(state, o) << 8) | get_byte(state, o + 1)) # 32768) - 32768)::smallint
+    FROM generate_series(0, sluice.sk_u32(state, 3) - 1) AS i, LATERAL (SELECT 15 + i::int * w AS o) AS p;
+END $$;
+CREATE OR REPLACE FUNCTION public.bucket_ids(state bytea) RETURNS smallint[] LANGUAGE sql IMMUTABLE STRICT AS
+  $$ SELECT coalesce(array_agg(DISTINCT b ORDER BY b), '{}') FROM sluice.bucket_entries(state) AS b $$;
+CREATE OR REPLACE FUNCTION public.bucket_cardinalities(state bytea) RETURNS integer[] LANGUAGE sql IMMUTABLE STRICT AS
+  $$ SELECT coalesce(array_agg(n ORDER BY b), '{}') FROM (SELECT b, count(*)::int AS n FROM sluice.bucket_entries(state) AS b GROUP BY b) AS c $$;
+CREATE OR REPLACE FUNCTION public.bucket_cardinality(state bytea, id smallint) RETURNS integer LANGUAGE sql IMMUTABLE STRICT AS
+  $$ SELECT count(*)::int FROM sluice.bucket_entries(state) AS b WHERE b = id $$;
+`;
+
 const companionSql = `
 -- The set bits of a bloom state, ascending.
 CREATE OR REPLACE FUNCTION sluice.bloom_bits(state bytea) RETURNS SETOF bigint LANGUAGE sql IMMUTABLE STRICT AS $$
@@ -982,4 +1009,4 @@ BEGIN
 END $$;
 `;
 
-export const sketchFunctionsSql = [commonSql, topkSql, hllSql, hashTextSql, freqSql, bloomSql, distSql, companionSql].join('\n');
+export const sketchFunctionsSql = [commonSql, topkSql, hllSql, hashTextSql, freqSql, bloomSql, distSql, bucketSql, companionSql].join('\n');

@@ -78,7 +78,7 @@ export class SketchMerger {
     return groups;
   }
 
-  /** Folds the stored sketches of the touched groups into the batch's. */
+  /** Merges the batch's sketches into the stored ones of the touched groups (the batch is the later: bucket_agg keeps the last). */
   private async mergeStored(conn: StoreConnection, groups: Map<string, { key: (string | null)[]; states: SketchState[] }>): Promise<void> {
     const keys = [...groups.values()].map((g) => g.key);
     const params = this.plan.groups.map((_, g) => arrayLiteral(keys.map((k) => k[g])));
@@ -89,7 +89,10 @@ export class SketchMerger {
       if (!group) continue;
       for (let a = 0; a < this.impls.length; a++) {
         const hex = row[groupCount + a];
-        if (hex) this.impls[a].merge(group.states[a], this.impls[a].deserialize(Buffer.from(hex.slice(2), 'hex')));
+        if (!hex) continue;
+        const merged = this.impls[a].deserialize(Buffer.from(hex.slice(2), 'hex'));
+        this.impls[a].merge(merged, group.states[a]);
+        group.states[a] = merged;
       }
     }
   }

@@ -17,11 +17,11 @@ export type AggregateName =
   | 'regr_r2' | 'regr_slope' | 'regr_sxx' | 'regr_sxy' | 'regr_syy';
 
 /** PipelineDB's sketch aggregates by name, whose view column is the sketch state itself (bytea). */
-export const namedSketchAggregates = ['topk_agg', 'hll_agg', 'freq_agg', 'bloom_agg', 'dist_agg'] as const;
+export const namedSketchAggregates = ['topk_agg', 'hll_agg', 'freq_agg', 'bloom_agg', 'dist_agg', 'bucket_agg'] as const;
 export type NamedSketchAggregate = (typeof namedSketchAggregates)[number];
 
 export interface SketchPlan {
-  kind: 'hll' | 'tdigest' | 'topk' | 'cms' | 'bloom';
+  kind: 'hll' | 'tdigest' | 'topk' | 'cms' | 'bloom' | 'bucket';
   fractions?: (number | null)[];
   array?: boolean;
   descending?: boolean;
@@ -89,6 +89,28 @@ export interface AggregatePlan {
    * the sort order x is ranked in.
    */
   hypothetical?: { value: string; type: string; descending: boolean; nullsFirst: boolean };
+  /** A user-defined aggregate (one with a combine function); `fn` is then its name. */
+  userDefined?: UserAggregatePlan;
+  /** Per-row arguments after the first, as SQL over the stream (user-defined aggregates). */
+  moreArgsSql?: string[];
+}
+
+/** How a user-defined aggregate is kept: see sql/user-aggregates.ts. */
+export interface UserAggregatePlan {
+  /** The aggregate, as regprocedure text. */
+  signature: string;
+  /** Helper aggregate giving a batch's state (the transition function without the final one). */
+  partial: string;
+  /** Helper aggregate merging many states (the combine function as transition function). */
+  combineAggregate: string;
+  combineFn: string;
+  combineStrict: boolean;
+  finalFn?: string;
+  /** FINALFUNC_EXTRA: the NULL arguments passed to the final function after the state. */
+  finalExtraArgs?: string[];
+  stateType: string;
+  /** Creates the helper aggregates (idempotent). */
+  ddl: string[];
 }
 
 /** Variance and standard deviation, kept as {N, Σx, Sxx} (floats) or {N, Σx, Σx²} (exact types). */

@@ -9,7 +9,6 @@ export interface StatementContext {
   conn: StoreConnection;
   /** Bound parameters (text format) of an extended-protocol statement. */
   params: readonly (string | null)[];
-  isAggregate(name: string): boolean;
   /** Re-reads the streams from the store's catalog after DDL changed them. */
   reloadStreams(): Promise<void>;
   /** After streams or views changed: starts or stops the consumers of streams declared on SERVER kafka. */

@@ -2,6 +2,7 @@ import { aggregateImpl } from '../engine/aggregates.ts';
 import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../engine/sql-text.ts';
 import { rolledBack, type StoreConnection } from '../engine/store.ts';
+import { planUserAggregate } from './user-aggregates.ts';
 import type { Stream } from '../engine/stream.ts';
 import { namedSketchAggregates, regressionAggregates, singleRowKey, type AggregateName, type AggregatePlan, type GroupPlan, type TypeRef, type ViewPlan } from '../engine/view-plan.ts';
 import {
@@ -91,7 +92,8 @@ export async function planContinuousView(
   const orderExprs = distinctOnTermsOf?.order.map((o) => o.expr) ?? [];
   if (!appendOnly && groupExprs.length === 0 && aggregateCalls.length === 0) throw notSupported('GROUP BY () without aggregates', 'Select an aggregate, e.g. count(*).');
 
-  const types = await typeQuery(ctx.conn, select, plain ? `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}` : deparse(select.fromClause), [...groupExprs, ...orderExprs], aggregateCalls);
+  const probeFrom = plain ? `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}` : deparse(select.fromClause);
+  const types = await typeQuery(ctx.conn, select, probeFrom, [...groupExprs, ...orderExprs], aggregateCalls);
   const entries: TargetEntry[] = targets.map((t, i) => ({ val: t.val as AstNode, ...types.outputs[i] }));
 
   const used = new Set<string>();
@@ -122,13 +124,17 @@ export async function planContinuousView(
     const column = unique(named?.name ?? `_${fn}${i + 1}`);
     const sketch = await sketchOf(ctx.conn, fn, fields);
     const hypothetical = await hypotheticalOf(ctx.conn, fn, fields, types.arguments[i]);
+    // Any other aggregate (user-defined, or one of PostgreSQL's) works when it has a combine function.
+    const userDefined = supportedAggregates.has(fn) ? undefined : await planUserAggregate(ctx.conn, deparse(call), probeFrom, types.arguments[i]);
     aggregates.push({
       fn,
       star,
       column,
       argSql: arg ? deparse(arg) : undefined,
+      ...(userDefined ? { userDefined, moreArgsSql: ((fields.args as AstNode[] | undefined) ?? []).slice(1).map((a) => deparse(a)) } : {}),
       extraArgs:
-        fn === 'first_values'
+        userDefined ? undefined
+        : fn === 'first_values'
           ? [await firstValuesCount(ctx.conn, fields)]
           : sketch || hypothetical || twoArgumentAggregates.has(fn)
             ? undefined
@@ -259,6 +265,7 @@ export async function planContinuousView(
   }
   if (appendOnly) plan.appendOnly = true;
   const ddl = [
+    ...new Set(aggregates.flatMap((a) => a.userDefined?.ddl ?? [])),
     `CREATE TABLE ${mrel} (${columnDefs.join(', ')})`,
     ...(appendOnly
       ? []
@@ -439,6 +446,7 @@ const namedSketches: Record<string, { kind: NonNullable<AggregatePlan['sketch']>
   freq_agg: { kind: 'cms', rowArgs: [] },
   bloom_agg: { kind: 'bloom', rowArgs: [] },
   dist_agg: { kind: 'tdigest', rowArgs: [] },
+  bucket_agg: { kind: 'bucket', rowArgs: [1, 2] },
 };
 
 /**
@@ -458,7 +466,8 @@ async function sketchOf(conn: StoreConnection, fn: string, call: AstFields): Pro
       const value = (await conn.query(`SELECT (${deparse(node)})::float8::text`)).rows[0][0];
       params.push(value === null ? null : Number(value));
     }
-    const rowArgs = named.rowArgs.filter((i) => i < args.length).map((i) => deparse(args[i]));
+    // bucket_agg's timestamp goes to the engine as seconds since the epoch.
+    const rowArgs = named.rowArgs.filter((i) => i < args.length).map((i) => (fn === 'bucket_agg' && i === 2 ? `extract(epoch FROM (${deparse(args[i])}))` : deparse(args[i])));
     return { kind: named.kind, named: true, params, ...(rowArgs.length ? { rowArgs } : {}) };
   }
   if (fn !== 'percentile_cont' && fn !== 'percentile_disc') return undefined;
@@ -546,9 +555,6 @@ export function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNod
     const call = node.FuncCall as AstFields;
     const name = functionName(call);
     if (!ctx.isAggregate(name)) return;
-    if (!supportedAggregates.has(name as AggregateName)) {
-      throw new SqlError(SqlState.featureNotSupported, `aggregate function ${name} is not supported in a continuous view yet`);
-    }
     if (call.agg_distinct && name !== 'count' && name !== 'array_agg') throw notSupported(`${name}(DISTINCT …)`);
     if (call.agg_within_group && !withinGroupAggregates.has(name)) throw notSupported(`${name}(…) WITHIN GROUP`);
     if (call.agg_order && !call.agg_within_group) throw notSupported('ORDER BY inside an aggregate');

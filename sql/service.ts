@@ -15,7 +15,6 @@ import { registerPipelinedbFunctions } from './pipelinedb-functions.ts';
  * statements need from both. The wire layer drives it.
  */
 export class SluiceService {
-  private aggregateNames = new Set<string>();
   /** Functions Sluice implements itself (pipeline_kafka.*, pipelinedb.*). */
   readonly functions = new FunctionRegistry();
   serverVersion = '18.0';
@@ -40,8 +39,6 @@ export class SluiceService {
       await bootstrapCatalog(session.conn);
       await service.reloadStreams(session.conn);
       for (const { plan, active } of await loadViewPlans(session.conn)) service.engine.addView(plan).active = active;
-      const aggregates = await session.conn.query("SELECT DISTINCT proname FROM pg_proc WHERE prokind = 'a'");
-      service.aggregateNames = new Set(aggregates.rows.map(([name]) => name as string));
       service.serverVersion = (await session.conn.query('SHOW server_version')).rows[0]?.[0] ?? service.serverVersion;
     });
     service.reaper = new TtlReaper(store, service.engine, service.clock, options.log, { intervalMs: options.ttlIntervalMs ?? 1000, batchSize: 10_000 });
@@ -59,7 +56,6 @@ export class SluiceService {
       engine: this.engine,
       conn: session.conn,
       params,
-      isAggregate: (name) => this.aggregateNames.has(name),
       reloadStreams: () => this.reloadStreams(session.conn),
       kafka: this.kafka,
       clock: this.clock,

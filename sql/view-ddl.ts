@@ -117,10 +117,12 @@ export async function createContinuousView(ctx: StatementContext, def: ViewDefin
   const options = checkOptions(def);
   const schema = (def.relation.schemaname as string | undefined) ?? 'public';
   const name = def.relation.relname as string;
+  // Read now, not at start: CREATE AGGREGATE may have added one since.
+  const aggregates = new Set((await ctx.conn.query("SELECT DISTINCT proname FROM pg_proc WHERE prokind = 'a'")).rows.map(([n]) => n as string));
   const planner = {
     conn: ctx.conn,
     findStream: (s: string | undefined, n: string) => findStream(ctx, s, n),
-    isAggregate: ctx.isAggregate,
+    isAggregate: (n: string) => aggregates.has(n),
     defaultSchema: schema,
     viewOfOutputStream: (stream: Stream) =>
       ctx.engine.allViews().find((v) => v.plan.schema === stream.schema && outputStreamName(v.plan.name) === stream.name)?.plan,

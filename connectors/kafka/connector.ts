@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Engine } from '../../engine/engine.ts';
 import type { Stream } from '../../engine/stream.ts';
@@ -22,6 +23,7 @@ export class KafkaConnector implements KafkaSources {
   private readonly clients = new Map<string, KafkaClient>();
   private brokers: string[] = [];
   private sinks: KafkaSinkWriter | undefined;
+  private readonly groupSuffix = randomBytes(6).toString('hex');
 
   constructor(
     private readonly store: ServingStore,
@@ -135,7 +137,7 @@ export class KafkaConnector implements KafkaSources {
   /** Starts a consumer in the background (it needs the store, which the caller may be holding). */
   private launch(record: ConsumerRecord): void {
     const client = this.clientFor(record.brokers);
-    const source = new KafkaSource(record, { store: this.store, engine: this.engine, client, log: this.log, sinks: this.sinks });
+    const source = new KafkaSource(record, { store: this.store, engine: this.engine, client, log: this.log, sinks: this.sinks, groupSuffix: this.groupSuffix });
     this.sources.set(record.id, source);
     void source.start().catch((err) => {
       this.log.warn({ err, consumer: record.id, topic: record.topic }, 'Kafka consumer could not start; retrying');

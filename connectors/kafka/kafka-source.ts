@@ -11,14 +11,14 @@ import { GroupCommit } from './group-commit.ts';
 import { MessageDecoder, type KafkaMessage } from './message-decoder.ts';
 import type { KafkaSinkWriter } from './sink-writer.ts';
 
-/**
- * The default consumer group is new for every run of the process: Sluice
- * reads its positions from the store, and a fresh group never waits for the
- * session of a killed predecessor to time out before partitions are assigned.
- */
-const instance = `${Date.now().toString(36)}${process.pid.toString(36)}`;
-
 export interface SourceDependencies {
+  /**
+   * Part of the default consumer group's name, new for every start of the
+   * connector: Sluice reads its positions from the store, and a fresh group
+   * never waits for the session of a killed predecessor to time out before
+   * partitions are assigned, nor shares its partitions with another Sluice.
+   */
+  groupSuffix: string;
   store: ServingStore;
   engine: Engine;
   client: KafkaClient;
@@ -102,7 +102,7 @@ export class KafkaSource {
     }
     this.handle = await client.consume({
       topic: this.record.topic,
-      groupId: this.record.groupId ?? `sluice_consumer_${this.record.id}_${instance}`,
+      groupId: this.record.groupId ?? `sluice_consumer_${this.record.id}_${this.deps.groupSuffix}`,
       positions: this.next,
       maxBytes: this.record.maxBytes,
       maxWaitMs: this.record.timeoutMs,

@@ -58,16 +58,35 @@ export class KafkajsClient implements KafkaClient {
       // A killed process's partitions come back after this long when a fixed group_id is used.
       sessionTimeout: 10_000,
       heartbeatInterval: 1000,
-      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000 },
+      // Never restarted by kafkajs itself: that would rejoin without our seeks, beside the consumer the source starts.
+      retry: { retries: 5, initialRetryTime: 300, maxRetryTime: 5000, restartOnFailure: async () => false },
     });
-    consumer.on(consumer.events.CRASH, (event) => {
-      if (!event.payload.restart) options.onFailure(event.payload.error);
-    });
+    consumer.on(consumer.events.CRASH, (event) => options.onFailure(event.payload.error));
     // kafkajs fetches again only once every batch of the last fetch is processed:
     // processing is handing over, not waiting for the store.
     const handover = new Handover(options.onBatch, options.onFailure);
-    await consumer.connect();
-    await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic: options.topic, fromBeginning: true });
+      await this.runConsumer(consumer, options, handover);
+    } catch (err) {
+      // A consumer left running here would stay in the group, holding partitions nobody reads.
+      await consumer.disconnect().catch(() => undefined);
+      await handover.stop();
+      throw err;
+    }
+    return {
+      commit: async (partition, nextOffset) => {
+        await consumer.commitOffsets([{ topic: options.topic, partition, offset: String(nextOffset) }]);
+      },
+      stop: async () => {
+        await consumer.disconnect();
+        await handover.stop();
+      },
+    };
+  }
+
+  private async runConsumer(consumer: Consumer, options: ConsumeOptions, handover: Handover): Promise<void> {
     await consumer.run({
       autoCommit: false,
       partitionsConsumedConcurrently: options.parallelism,
@@ -88,15 +107,6 @@ export class KafkajsClient implements KafkaClient {
     for (const [partition, offset] of options.positions) {
       consumer.seek({ topic: options.topic, partition, offset: String(offset) });
     }
-    return {
-      commit: async (partition, nextOffset) => {
-        await consumer.commitOffsets([{ topic: options.topic, partition, offset: String(nextOffset) }]);
-      },
-      stop: async () => {
-        await consumer.disconnect();
-        await handover.stop();
-      },
-    };
   }
 
   private shared: Promise<Producer> | undefined;

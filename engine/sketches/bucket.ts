@@ -125,9 +125,10 @@ export class BucketAgg {
   }
 
   /**
-   * Format: version, kind, timestamps flag (0/1), count (varint), then the
-   * entries ascending by hash: hash high, hash low (u32), bucket (i16),
-   * timestamp (f64, when the flag is set; -Infinity = none).
+   * Format version 2 (version 1 had little-endian fields and varint counts):
+   * version, kind, timestamps flag (u8 0/1), count (u32be), then the entries
+   * ascending by hash: hash high, hash low (u32be), bucket (u16be, two's
+   * complement), timestamp (f64be, when the flag is set; -Infinity = none).
    */
   serialize(): Uint8Array {
     const slots: number[] = [];
@@ -140,26 +141,27 @@ export class BucketAgg {
     }
     slots.sort((a, b) => this.hi[a] - this.hi[b] || this.lo[a] - this.lo[b]);
     const w = new ByteWriter(8 + slots.length * (withTs ? 18 : 10));
-    w.header(SketchKind.bucket).u8(withTs ? 1 : 0).varuint(slots.length);
+    w.header(SketchKind.bucket, 2).u8(withTs ? 1 : 0).u32be(slots.length);
     for (const i of slots) {
-      w.u32(this.hi[i]).u32(this.lo[i]).i16(this.bucket[i]);
-      if (withTs) w.f64(this.ts[i]);
+      w.u32be(this.hi[i]).u32be(this.lo[i]).u16be(this.bucket[i] & 0xffff);
+      if (withTs) w.f64be(this.ts[i]);
     }
     return w.finish();
   }
 
   static deserialize(bytes: Uint8Array): BucketAgg {
     const r = new ByteReader(bytes, 'bucket_agg');
-    r.header(SketchKind.bucket);
+    const version = r.header(SketchKind.bucket, 2);
     const withTs = r.u8();
     if (withTs > 1) throw corrupt('bucket_agg');
-    const n = r.count(bytes.length);
+    const n = version === 1 ? r.count(bytes.length) : r.u32be();
+    if (n > bytes.length) throw corrupt('bucket_agg');
     const state = new BucketAgg();
     for (let i = 0; i < n; i++) {
-      const hi = r.u32();
-      const lo = r.u32();
-      const bucketId = r.i16();
-      const t = withTs === 1 ? r.f64() : NO_TS;
+      const hi = version === 1 ? r.u32() : r.u32be();
+      const lo = version === 1 ? r.u32() : r.u32be();
+      const bucketId = version === 1 ? r.i16() : (r.u16be() << 16) >> 16;
+      const t = withTs === 1 ? (version === 1 ? r.f64() : r.f64be()) : NO_TS;
       if (Number.isNaN(t) || t === Infinity) throw corrupt('bucket_agg');
       state.put(hi, lo, bucketId, t);
     }

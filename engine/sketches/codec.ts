@@ -95,6 +95,13 @@ export class ByteWriter {
     return this;
   }
 
+  u16be(v: number): this {
+    this.ensure(2);
+    this.view.setUint16(this.pos, v, false);
+    this.pos += 2;
+    return this;
+  }
+
   /** A non-negative integer up to 2^53 as 8 big-endian bytes. */
   u64be(v: number): this {
     this.ensure(8);
@@ -278,6 +285,13 @@ export class ByteReader {
     this.need(8);
     const v = this.view.getFloat64(this.pos, true);
     this.pos += 8;
+    return v;
+  }
+
+  u16be(): number {
+    this.need(2);
+    const v = this.view.getUint16(this.pos, false);
+    this.pos += 2;
     return v;
   }
 

@@ -458,4 +458,35 @@ describe('sketch functions', () => {
     expect(one).toEqual({ same: true, d: 1 });
     await sluice.stop({ removeData: true });
   });
+
+  it('bucket_agg keeps each value in its latest bucket (by timestamp, else by arrival): bucket_ids and bucket_cardinalities equal PostgreSQL\'s count', async () => {
+    const sluice = await startSluice();
+    const client = await sluice.client();
+    await client.query('CREATE STREAM s (g text, uid int, b int2, ts timestamptz)');
+    await client.query('CREATE TABLE t (g text, uid int, b int2, ts timestamptz, n serial)');
+    await client.query('CREATE VIEW v AS SELECT g, bucket_agg(uid, b, ts) AS by_time, bucket_agg(uid, b) AS by_arrival FROM s GROUP BY g');
+    // 20k rows over 3000 users moving between buckets -3..5, timestamps out of order across batches.
+    const r = rng(77);
+    for (let batch = 0; batch < 10; batch++) {
+      const rows = Array.from({ length: 2000 }, () => {
+        const ts = new Date(Date.UTC(2026, 0, 1) + Math.floor(r() * 86_400) * 1000).toISOString();
+        return `${r() < 0.5 ? 'a' : 'b'}\t${Math.floor(r() * 3000)}\t${Math.floor(r() * 9) - 3}\t${ts}`;
+      });
+      await copyRows(client, 's', 'g, uid, b, ts', rows);
+      await copyRows(client, 't', 'g, uid, b, ts', rows);
+    }
+    for (const [column, order] of [['by_time', 'ts DESC, b DESC'], ['by_arrival', 'n DESC']]) {
+      const exact = await client.query(
+        `SELECT g, array_agg(b ORDER BY b) AS ids, array_agg(c ORDER BY b) AS cards
+         FROM (SELECT g, b, count(*)::int AS c FROM (SELECT DISTINCT ON (g, uid) g, uid, b FROM t ORDER BY g, uid, ${order}) AS latest GROUP BY g, b) AS per
+         GROUP BY g ORDER BY g`,
+      );
+      const view = await client.query(`SELECT g, bucket_ids(${column}) AS ids, bucket_cardinalities(${column}) AS cards FROM v ORDER BY g`);
+      expect(view.rows).toEqual(exact.rows);
+      const one = await client.query(`SELECT bucket_cardinality(${column}, 2::int2) AS c FROM v WHERE g = 'a'`);
+      expect(one.rows[0].c).toBe(exact.rows[0].cards[exact.rows[0].ids.indexOf(2)]);
+    }
+    await expect(client.query('SELECT bucket_agg(uid, b) FROM t')).rejects.toMatchObject({ code: '0A000' });
+    await sluice.stop({ removeData: true });
+  });
 });

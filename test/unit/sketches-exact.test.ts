@@ -172,7 +172,7 @@ describe('shared entry points', () => {
   it('deserializeSketch reads every kind; every state starts with the version and kind bytes', () => {
     const kinds = new Set<number>();
     // The layouts that SQL functions read (engine/sketch-functions.ts) are at version 2, the others at 1.
-    const sqlReadable = new Set(['hll', 'tdigest', 'cms', 'topk', 'bloom']);
+    const sqlReadable = new Set(['hll', 'tdigest', 'cms', 'topk', 'bloom', 'bucket']);
     for (const [name, s] of samples) {
       const bytes = s.serialize();
       expect([name, bytes[0]]).toEqual([name, sqlReadable.has(name) ? FORMAT_VERSION : 1]);
