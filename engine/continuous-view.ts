@@ -1,6 +1,7 @@
 import { aggregateImpl, type AggregateImpl, type Accumulator } from './aggregates.ts';
 import type { RowBatch } from './batch.ts';
 import { batchParams, batchSource } from './batch-source.ts';
+import { compile, NeedsStore, type Evaluator, type Expr } from './expressions/index.ts';
 import { distinctOnColumns, distinctOnConflictSql, distinctOnSelectSql } from './distinct-on.ts';
 import { isSketchAggregate } from './sketch-aggregates.ts';
 import { SketchMerger } from './sketch-merge.ts';
@@ -29,8 +30,11 @@ export class ContinuousView {
   private readonly storeEvaluatedSql: string;
   /** CTEs the store-evaluated upsert reads (the batch bound to the stream's name), or ''. */
   private storeWith = '';
-  private readonly groupPositions: number[];
-  private readonly argPositions: number[];
+  /** How the engine computes each grouping key, argument and FILTER, and WHERE (when it evaluates the batch). */
+  private readonly groupValues: (Evaluator | undefined)[];
+  private readonly argValues: (Evaluator | undefined)[];
+  private readonly filters: (Evaluator | undefined)[];
+  private readonly where: Evaluator | undefined;
   active = true;
 
   constructor(
@@ -42,16 +46,19 @@ export class ContinuousView {
     this.sketches = sketchPlans.length ? new SketchMerger(plan, sketchPlans, stream) : undefined;
     const core = this.core;
     this.aggregates = core.aggregates.map(aggregateImpl);
-    this.groupPositions = core.groups.map((g) => (g.sourceColumn ? stream.position(g.sourceColumn) ?? -1 : -1));
-    this.argPositions = core.aggregates.map((a) => (a.sourceColumn ? stream.position(a.sourceColumn) ?? -1 : -1));
+    this.groupValues = core.groups.map((g) => engineValue(stream, g.sourceColumn, g.compiled));
+    this.argValues = core.aggregates.map((a) => engineValue(stream, a.sourceColumn, a.compiledArg));
+    this.filters = core.aggregates.map((a) => (a.compiledFilter ? compile(a.compiledFilter) : undefined));
+    this.where = core.compiledWhere ? compile(core.compiledWhere) : undefined;
     this.engineEvaluated =
-      core.where === undefined &&
+      (core.where === undefined || this.where !== undefined) &&
       core.from === undefined &&
       !core.appendOnly &&
       core.distinctOn === undefined &&
-      core.aggregates.every((a) => a.filter === undefined) &&
-      this.groupPositions.every((p) => p >= 0 && stream.inputs[p] !== undefined) &&
-      core.aggregates.every((a, i) => (a.star || (this.argPositions[i] >= 0 && stream.inputs[this.argPositions[i]] !== undefined)) && this.aggregates[i].accumulator !== undefined);
+      core.groupingSets === undefined &&
+      core.aggregates.every((a, i) => a.filter === undefined || this.filters[i] !== undefined) &&
+      this.groupValues.every((v) => v !== undefined) &&
+      core.aggregates.every((a, i) => (a.star || this.argValues[i] !== undefined) && this.aggregates[i].accumulator !== undefined);
     this.mergeSql = this.buildMergeSql();
     this.storeEvaluatedSql = this.buildStoreEvaluatedSql();
   }
@@ -107,7 +114,14 @@ export class ContinuousView {
   }
 
   private async applyInEngine(conn: StoreConnection, batch: RowBatch, withChanges: boolean): Promise<Change[]> {
-    const groups = this.aggregate(batch);
+    let groups: Map<unknown, { key: Value[]; states: unknown[] }>;
+    try {
+      groups = this.aggregate(batch);
+    } catch (err) {
+      // A row the engine cannot promise PostgreSQL's answer for (non-ASCII case mapping…): the store takes the batch.
+      if (err instanceof NeedsStore) return this.applyInStore(conn, batch, withChanges);
+      throw err;
+    }
     if (groups.size === 0) return [];
     const plan = this.core;
     const keyColumns: (string | null)[][] = plan.groups.map(() => []);
@@ -125,24 +139,31 @@ export class ContinuousView {
     return this.upsert(conn, '', this.mergeSql, params, withChanges);
   }
 
-  /** Groups a batch in a Map and folds each row into its group's partial states. */
+  /** Groups a batch in a Map and folds each row passing WHERE into its group's partial states. */
   private aggregate(batch: RowBatch): Map<unknown, { key: Value[]; states: unknown[] }> {
     const groups = new Map<unknown, { key: Value[]; states: unknown[] }>();
-    const keyColumns = this.groupPositions.map((p) => batch.columns[p]);
-    const argColumns = this.argPositions.map((p) => (p >= 0 ? batch.columns[p] : undefined));
+    const keyValues = this.groupValues as Evaluator[];
+    const argValues = this.argValues;
+    const filters = this.filters;
+    const where = this.where;
     const accumulators = this.aggregates.map((a) => a.accumulator as Accumulator);
-    const single = keyColumns.length === 1;
+    const single = keyValues.length === 1;
+    const key: Value[] = keyValues.map(() => null);
     for (let r = 0; r < batch.length; r++) {
-      const mapKey = single ? keyColumns[0][r] : keyColumns.length === 0 ? 0 : compositeKey(keyColumns, r);
+      if (where && where(batch, r) !== true) continue;
+      for (let g = 0; g < keyValues.length; g++) key[g] = keyValues[g](batch, r);
+      const mapKey = single ? key[0] : keyValues.length === 0 ? 0 : compositeKey(key);
       let group = groups.get(mapKey);
       if (!group) {
-        group = { key: keyColumns.map((c) => c[r]), states: accumulators.map((acc) => acc.init()) };
+        group = { key: key.slice(), states: accumulators.map((acc) => acc.init()) };
         groups.set(mapKey, group);
       }
       const states = group.states;
       for (let a = 0; a < accumulators.length; a++) {
-        const column = argColumns[a];
-        states[a] = accumulators[a].add(states[a], column ? column[r] : null);
+        const filter = filters[a];
+        if (filter && filter(batch, r) !== true) continue;
+        const arg = argValues[a];
+        states[a] = accumulators[a].add(states[a], arg ? arg(batch, r) : null);
       }
     }
     return groups;
@@ -254,12 +275,19 @@ export function outputStreamName(view: string): string {
   return `${view}_osrel`;
 }
 
-function compositeKey(columns: Value[][], row: number): string {
+function compositeKey(values: Value[]): string {
   let key = '';
-  for (let i = 0; i < columns.length; i++) {
-    const v = columns[i][row];
+  for (const v of values) {
     key += v === null ? '\u0001' : typeof v === 'string' ? `s${v}` : `${typeof v}${String(v)}`;
     key += '\u0000';
   }
   return key;
+}
+
+/** A plain column the engine reads as typed values, or a compiled expression; undefined when the store must evaluate it. */
+function engineValue(stream: Stream, sourceColumn: string | undefined, compiled: Expr | undefined): Evaluator | undefined {
+  if (compiled) return compile(compiled);
+  const p = sourceColumn === undefined ? undefined : stream.position(sourceColumn);
+  if (p === undefined || stream.inputs[p] === undefined) return undefined;
+  return (batch, r) => batch.columns[p][r];
 }

@@ -2,6 +2,7 @@
  * The compiled form of a continuous view, as the planner (sql/planner) hands
  * it to the engine and as the catalog persists it (plain JSON).
  */
+import type { Expr } from './expressions/index.ts';
 import type { KafkaSinkTarget } from './sinks.ts';
 
 export type AggregateName =
@@ -50,6 +51,8 @@ export interface GroupPlan extends TypeRef {
   sql: string;
   /** Set when the expression is a plain stream column (the engine groups it itself). */
   sourceColumn?: string;
+  /** The expression compiled for the engine, when it can evaluate it. */
+  compiled?: Expr;
 }
 
 export interface AggregatePlan {
@@ -63,6 +66,9 @@ export interface AggregatePlan {
   arg?: TypeRef;
   /** Set when the argument is a plain stream column. */
   sourceColumn?: string;
+  /** The argument and the FILTER compiled for the engine, when it can evaluate them. */
+  compiledArg?: Expr;
+  compiledFilter?: Expr;
   /** Further arguments (string_agg's delimiter), as SQL constants. */
   extraArgs?: string[];
   /** The second per-row argument of two-argument aggregates (corr, covar_*, regr_*: the X of (Y, X); json(b)_object_agg: the value). */
@@ -147,6 +153,8 @@ export interface ViewPlan {
   from?: string;
   /** WHERE clause as SQL over the stream, if any. */
   where?: string;
+  /** The WHERE clause compiled for the engine, when it can evaluate it. */
+  compiledWhere?: Expr;
   groups: GroupPlan[];
   aggregates: AggregatePlan[];
   /**

@@ -15,6 +15,7 @@ import { required, type FunctionRegistry, type SluiceFunction } from './function
 const boolOid = 16;
 const voidOid = 2278;
 const int4Oid = 23;
+const textOid = 25;
 
 function viewNamed(ctx: StatementContext, name: string): ContinuousView {
   const dot = name.indexOf('.');
@@ -89,6 +90,14 @@ const pipelinedbFunctions: SluiceFunction[] = [
       await view.combineTable(ctx.conn, table);
       return 't';
     },
+  },
+  {
+    // Sluice's own: whether a view's batches are evaluated and aggregated by the engine (compiled) or by the store.
+    schema: 'sluice',
+    name: 'view_evaluation',
+    parameters: [{ name: 'name' }],
+    resultType: textOid,
+    call: async (ctx, args) => (viewNamed(ctx, required(args, 'name')).aggregatesInEngine ? 'engine' : 'store'),
   },
   {
     schema: 'pipelinedb',

@@ -3,6 +3,7 @@ import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../engine/sql-text.ts';
 import { rolledBack, type StoreConnection } from '../engine/store.ts';
 import { planUserAggregate } from './user-aggregates.ts';
+import { compileExpression } from './expression-compiler.ts';
 import type { Stream } from '../engine/stream.ts';
 import { namedSketchAggregates, regressionAggregates, singleRowKey, type AggregateName, type AggregatePlan, type GroupPlan, type TypeRef, type ViewPlan } from '../engine/view-plan.ts';
 import {
@@ -151,6 +152,17 @@ export async function planContinuousView(
     });
   }
   await checkDistinctArguments(ctx.conn, aggregates);
+  // Expressions the engine can evaluate itself (the store evaluates the rest, and everything of other shapes).
+  const compilable = plain && !window && !groupBy?.sets && !distinct && !appendOnly;
+  if (compilable) {
+    for (const [i, g] of groups.entries()) if (!g.sourceColumn) g.compiled = compileExpression(groupExprs[i], stream, g.typeName);
+    for (const [i, a] of aggregates.entries()) {
+      const fields = fieldsOf(aggregateCalls[i], 'FuncCall') as AstFields;
+      const arg = aggregateArgument(fields);
+      if (arg && !a.sourceColumn && a.arg && !a.sketch && !a.userDefined) a.compiledArg = compileExpression(arg, stream, a.arg.typeName);
+      if (fields.agg_filter) a.compiledFilter = compileExpression(fields.agg_filter, stream, 'bool');
+    }
+  }
   const impls = aggregates.map(aggregateImpl);
   const groupingSets = groupBy?.sets ? addGroupingSetKey(groups, groupBy.sets, unique('_grouping_set')) : undefined;
   const distinctOn = distinctOnTermsOf ? distinctOnPlan(distinctOnTermsOf, entries, types.groups.slice(groupExprs.length), unique) : undefined;
@@ -175,6 +187,7 @@ export async function planContinuousView(
     columns: plain ? referencedColumns(select, stream) : stream.columns.map((c) => c.name),
     from: fromSql,
     where: select.whereClause ? deparse(select.whereClause) : undefined,
+    ...(compilable && select.whereClause ? { compiledWhere: compileExpression(select.whereClause, stream, 'bool') } : {}),
     groups,
     aggregates,
     ...(groupingSets ? { groupingSets } : {}),

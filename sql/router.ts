@@ -50,7 +50,7 @@ function outsideTransaction(ctx: StatementContext, what: string): void {
 }
 
 /** Words that can start a statement Sluice runs itself or must watch (DDL that changes streams). */
-const watchedWords = /\b(create|drop|alter|copy|comment|rename|extension|stream|continuous|import|security|pipeline_kafka|pipelinedb|combine)\b/i;
+const watchedWords = /\b(create|drop|alter|copy|comment|rename|extension|stream|continuous|import|security|pipeline_kafka|pipelinedb|sluice|combine)\b/i;
 const identifier = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/gi;
 
 /**

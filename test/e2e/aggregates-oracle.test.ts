@@ -61,6 +61,13 @@ const views: Record<string, string> = {
     'SELECT k, rank(2 * 2) WITHIN GROUP (ORDER BY g) FILTER (WHERE i4 > 0) AS a, dense_rank(0) WITHIN GROUP (ORDER BY i8 / 1000000) FILTER (WHERE g < 3) AS b, ' +
     "percent_rank(abs(-3)) WITHIN GROUP (ORDER BY g) FILTER (WHERE f8 > 1e5) AS c, cume_dist(1) WITHIN GROUP (ORDER BY g DESC) FILTER (WHERE k = 'none') AS d, " +
     'percent_rank(1) WITHIN GROUP (ORDER BY g) FILTER (WHERE g IS NULL) AS e FROM {src} WHERE g IS DISTINCT FROM 7 GROUP BY k',
+  // Compiled: WHERE, keys, arguments and FILTERs the engine evaluates itself (see `engineEvaluated` below).
+  compiled_where:
+    "SELECT g % 4 AS b, k || '/' || (i2 > 0) AS kp, count(*), sum(i4 / 2) AS s, min(f8 * 2) AS mi, max(i8 - i4) AS mx, avg(abs(i2)) AS av FROM {src} " +
+    "WHERE (i4 BETWEEN -1000000 AND 1000000 OR f8 > 0) AND k IS NOT NULL AND k LIKE 'k1%' GROUP BY 1, 2",
+  compiled_filters:
+    "SELECT coalesce(k, 'none') AS kk, count(*) FILTER (WHERE g IN (1, 2, 3)) AS c123, sum(i2) FILTER (WHERE i2 IS DISTINCT FROM 0 AND NOT (g = 5)) AS s, " +
+    "count(CASE WHEN f8 > 0 THEN 'pos' WHEN f8 < 0 THEN 'neg' END) AS signed, min(greatest(i4, g)) AS gi, sum(nullif(g, 4)) AS sn, count(length(k)) FILTER (WHERE k ~ '^k[0-5]$') AS kc FROM {src} GROUP BY 1",
   hypothetical_ungrouped:
     'SELECT count(*), rank(0) WITHIN GROUP (ORDER BY i4) AS a, dense_rank(500000.5) WITHIN GROUP (ORDER BY n) AS b, percent_rank(-1000) WITHIN GROUP (ORDER BY i8 DESC) AS c, ' +
     'cume_dist(0) WITHIN GROUP (ORDER BY f8 NULLS FIRST) AS d FROM {src}',
@@ -165,6 +172,13 @@ describe('continuous views equal PostgreSQL over the same rows', () => {
       }
     });
   }
+
+  it('evaluates views of plain columns and compilable expressions in the engine, the others in the store', async () => {
+    const engine = ['counts', 'sums', 'avgs', 'two_keys', 'filtered', 'compiled_where', 'compiled_filters'];
+    for (const name of engine) expect([name, (await client.query(`SELECT sluice.view_evaluation('${name}') AS e`)).rows[0].e]).toEqual([name, 'engine']);
+    // numeric division and round() of numeric are left to the store.
+    expect((await client.query(`SELECT sluice.view_evaluation('expression_keys') AS e`)).rows[0].e).toBe('store');
+  });
 
   it('a NULL key fails the INSERT into the stream with the error of PostgreSQL\'s GROUP BY', async () => {
     for (const fn of ['json_object_agg', 'jsonb_object_agg']) {
