@@ -2,7 +2,7 @@
  * Aggregate-family benchmark. Each result is one JSON line on stdout.
  *
  *   npm run bench:aggregates                  # all four families
- *   npm run bench:aggregates -- exact topk    # some of: exact, hll, tdigest, topk
+ *   npm run bench:aggregates -- exact topk    # some of: exact, hll, tdigest, topk, expressions, expressions_store
  *   BENCH_ROWS=200000 npm run bench:aggregates
  *
  * For each family, a fresh in-process Sluice (PGlite in memory, as bench/run.ts), a fresh
@@ -12,6 +12,8 @@
  *   hll      SELECT k, count(DISTINCT u) FROM s GROUP BY k                              (HyperLogLog)
  *   tdigest  SELECT k, percentile_cont(0.99) WITHIN GROUP (ORDER BY x) FROM s GROUP BY k (t-digest)
  *   topk     SELECT k, topk_agg(u, 10) FROM s GROUP BY k                               (top-k sketch)
+ *   expressions        WHERE, arguments and a FILTER the engine compiles (see `families` below)
+ *   expressions_store  the same view evaluated by the store (SLUICE_COMPILE_EXPRESSIONS=off)
  *
  * Rows: k uniform over 10,000 values, u uniform over 1,000,000 values ('u123456'), x uniform
  * float8 in [0, 1000); the same rows (seeded PRNG, generated before the clock starts) for every
@@ -52,6 +54,9 @@ const families = {
   hll: 'SELECT k, count(DISTINCT u) FROM s GROUP BY k',
   tdigest: 'SELECT k, percentile_cont(0.99) WITHIN GROUP (ORDER BY x) FROM s GROUP BY k',
   topk: 'SELECT k, topk_agg(u, 10) FROM s GROUP BY k',
+  expressions: "SELECT k, count(*), sum(x * 2) AS s, max(x / 2 + k) AS m, count(*) FILTER (WHERE u LIKE 'u1%') AS u1 FROM s WHERE x >= 0 AND u IS NOT NULL GROUP BY k",
+  // The same view with expression compiling off (SLUICE_COMPILE_EXPRESSIONS=off): the store evaluates every batch.
+  expressions_store: "SELECT k, count(*), sum(x * 2) AS s, max(x / 2 + k) AS m, count(*) FILTER (WHERE u LIKE 'u1%') AS u1 FROM s WHERE x >= 0 AND u IS NOT NULL GROUP BY k",
 } as const;
 type Family = keyof typeof families;
 
@@ -104,7 +109,10 @@ async function benchFamily(family: Family, data: Data): Promise<void> {
   const view = `agg_${family}`;
   const mrel = `${view}_mrel`;
   await client.query('CREATE STREAM s (k int4, u text, x float8)');
+  if (family === 'expressions_store') process.env.SLUICE_COMPILE_EXPRESSIONS = 'off';
   await client.query(`CREATE VIEW ${view} AS ${families[family]}`);
+  delete process.env.SLUICE_COMPILE_EXPRESSIONS;
+  const evaluation = (await client.query(`SELECT sluice.view_evaluation('${view}') AS e`)).rows[0].e as string;
 
   const cpu = process.cpuUsage();
   const t0 = performance.now();
@@ -168,6 +176,7 @@ async function benchFamily(family: Family, data: Data): Promise<void> {
     bench: 'aggregates',
     family,
     view: families[family],
+    evaluation,
     rows,
     rows_per_copy: rowsPerCopy,
     keys,

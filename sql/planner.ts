@@ -153,7 +153,8 @@ export async function planContinuousView(
   }
   await checkDistinctArguments(ctx.conn, aggregates);
   // Expressions the engine can evaluate itself (the store evaluates the rest, and everything of other shapes).
-  const compilable = plain && !window && !groupBy?.sets && !distinct && !appendOnly;
+  // SLUICE_COMPILE_EXPRESSIONS=off leaves every expression to the store (to compare, or to rule the compiled path out).
+  const compilable = plain && !window && !groupBy?.sets && !distinct && !appendOnly && process.env.SLUICE_COMPILE_EXPRESSIONS !== 'off';
   if (compilable) {
     for (const [i, g] of groups.entries()) if (!g.sourceColumn) g.compiled = compileExpression(groupExprs[i], stream, g.typeName);
     for (const [i, a] of aggregates.entries()) {
