@@ -1,7 +1,7 @@
 import { aggregateImpl, type AggregateImpl, type Accumulator } from './aggregates.ts';
 import type { RowBatch } from './batch.ts';
 import { batchParams, batchSource } from './batch-source.ts';
-import { compile, NeedsStore, type Evaluator, type Expr } from './expressions/index.ts';
+import { compile, keyText, NeedsStore, type Evaluator, type Expr } from './expressions/index.ts';
 import { distinctOnColumns, distinctOnConflictSql, distinctOnSelectSql } from './distinct-on.ts';
 import { isSketchAggregate } from './sketch-aggregates.ts';
 import { SketchMerger } from './sketch-merge.ts';
@@ -9,7 +9,7 @@ import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
 import type { StoreConnection } from './store.ts';
 import { SqlError, SqlState } from './errors.ts';
 import type { Stream } from './stream.ts';
-import { toPgText, type Value } from './values/index.ts';
+import type { Value } from './values/index.ts';
 import { singleRowKey, type ViewPlan } from './view-plan.ts';
 
 
@@ -114,14 +114,21 @@ export class ContinuousView {
   }
 
   private async applyInEngine(conn: StoreConnection, batch: RowBatch, withChanges: boolean): Promise<Change[]> {
-    let groups: Map<unknown, { key: Value[]; states: unknown[] }>;
+    let params: string[];
     try {
-      groups = this.aggregate(batch);
+      params = this.engineParams(batch);
     } catch (err) {
       // A row the engine cannot promise PostgreSQL's answer for (non-ASCII case mapping…): the store takes the batch.
       if (err instanceof NeedsStore) return this.applyInStore(conn, batch, withChanges);
       throw err;
     }
+    if (params.length === 0) return [];
+    return this.upsert(conn, '', this.mergeSql, params, withChanges);
+  }
+
+  /** The batch aggregated per group, as the merge's parameters (none when no row passed WHERE). */
+  private engineParams(batch: RowBatch): string[] {
+    const groups = this.aggregate(batch);
     if (groups.size === 0) return [];
     const plan = this.core;
     const keyColumns: (string | null)[][] = plan.groups.map(() => []);
@@ -129,14 +136,13 @@ export class ContinuousView {
     for (const group of groups.values()) {
       for (let g = 0; g < keyColumns.length; g++) {
         const value = group.key[g];
-        keyColumns[g].push(value === null ? null : toPgText(plan.groups[g].typeName, value));
+        keyColumns[g].push(value === null ? null : keyText(plan.groups[g].typeName, value));
       }
       for (let a = 0; a < stateColumns.length; a++) {
         stateColumns[a].push((this.aggregates[a].accumulator as Accumulator).text(group.states[a]));
       }
     }
-    const params = [...keyColumns, ...stateColumns].map(arrayLiteral);
-    return this.upsert(conn, '', this.mergeSql, params, withChanges);
+    return [...keyColumns, ...stateColumns].map(arrayLiteral);
   }
 
   /** Groups a batch in a Map and folds each row passing WHERE into its group's partial states. */

@@ -1,4 +1,4 @@
-import { comparisonPrefix, posixRegExp, type Expr, type ExprType } from '../engine/expressions/index.ts';
+import { comparisonPrefix, constantValue, isDateTruncUnit, posixRegExp, zoneFreeUnits, type Expr, type ExprType } from '../engine/expressions/index.ts';
 import type { Stream } from '../engine/stream.ts';
 import { canonicalTypeName } from '../engine/values/index.ts';
 import { columnRefParts, fieldsOf, functionName, nodeKind, stringValue, type AstFields, type AstNode } from './ast.ts';
@@ -25,7 +25,8 @@ export function compileExpression(node: unknown, stream: Stream, expected: strin
   const expr = typed.type === 'unknown' ? resolve(typed, 'text') : typed.type === 'numeric' ? undefined : typed.expr;
   // The safety net: the type worked out here must be PostgreSQL's own (varchar holds text).
   const want = expected === 'varchar' ? 'text' : expected;
-  return expr && expr.type === want ? expr : undefined;
+  // jsonb is read inside expressions, never handed on as a value.
+  return expr && expr.type === want && want !== 'jsonb' ? expr : undefined;
 }
 
 class Unsupported extends Error {}
@@ -38,6 +39,8 @@ function unsupported(): never {
 type Typed = { type: ExprType; expr: Expr } | { type: 'unknown'; text: string | null } | { type: 'numeric'; text: string };
 
 const streamTypes: Record<string, ExprType> = { int2: 'int2', int4: 'int4', int8: 'int8', float8: 'float8', bool: 'bool', text: 'text', varchar: 'text' };
+/** Column types the engine holds as their text and reads when an expression needs them. */
+const heldAsText: Record<string, ExprType> = { jsonb: 'jsonb', timestamptz: 'timestamptz', timestamp: 'timestamp' };
 const numberRank: Record<string, number> = { int2: 1, int4: 2, int8: 3, float8: 4 };
 
 function typed(expr: Expr): Typed {
@@ -92,8 +95,11 @@ function column(node: unknown, stream: Stream): Typed {
   const parts = columnRefParts(node);
   if (parts?.length !== 1) unsupported();
   const position = stream.position(parts[0]);
-  if (position === undefined || !stream.inputs[position]) unsupported();
-  const type = streamTypes[canonicalTypeName(stream.columns[position].typeName) ?? ''];
+  if (position === undefined) unsupported();
+  // jsonb arrives as its text, parsed when read; the other types as the engine's typed values.
+  const held = heldAsText[stream.columns[position].typeName];
+  if (held) return typed({ kind: 'column', position, type: held });
+  const type = stream.inputs[position] ? streamTypes[canonicalTypeName(stream.columns[position].typeName) ?? ''] : undefined;
   if (!type) unsupported();
   return typed({ kind: 'column', position, type });
 }
@@ -114,7 +120,15 @@ function constant(c: AstFields): Typed {
 
 /** An untyped literal (or numeric literal) given a type, as PostgreSQL coerces it; a typed expression cast implicitly. */
 function resolve(t: Typed, type: ExprType): Expr {
-  if (t.type === 'unknown') return { kind: 'const', text: t.text, type };
+  if (t.type === 'unknown') {
+    // A literal the engine cannot read as the type (PostgreSQL's error, a spelling left to the store) stays SQL.
+    try {
+      constantValue(t.text, type);
+    } catch {
+      unsupported();
+    }
+    return { kind: 'const', text: t.text, type };
+  }
   // A numeric literal next to double precision becomes one (numeric → float8 is implicit).
   if (t.type === 'numeric') return type === 'float8' ? { kind: 'const', text: t.text, type } : unsupported();
   if (t.type === type) return t.expr;
@@ -136,6 +150,7 @@ function expect(t: Typed, type: ExprType): Expr {
 function commonType(args: Typed[]): ExprType {
   const types = new Set(args.map((a) => a.type).filter((t) => t !== 'unknown'));
   if (types.size === 0) return 'text';
+  if (types.has('jsonb')) unsupported();
   if (types.has('numeric')) {
     if (!types.has('float8')) unsupported();
     types.delete('numeric');
@@ -145,7 +160,9 @@ function commonType(args: Typed[]): ExprType {
   return unsupported();
 }
 
-const castTargets: Record<string, ExprType> = { int2: 'int2', int4: 'int4', int8: 'int8', float8: 'float8', bool: 'bool', text: 'text', varchar: 'text' };
+const castTargets: Record<string, ExprType> = {
+  int2: 'int2', int4: 'int4', int8: 'int8', float8: 'float8', bool: 'bool', text: 'text', varchar: 'text', timestamptz: 'timestamptz', timestamp: 'timestamp',
+};
 
 function cast(c: AstFields, stream: Stream): Typed {
   const typeName = c.typeName as AstFields;
@@ -154,12 +171,14 @@ function cast(c: AstFields, stream: Stream): Typed {
   const target = castTargets[canonicalTypeName(names[names.length - 1] ?? '') ?? ''];
   if (!target) unsupported();
   const arg = translate(c.arg, stream);
-  if (arg.type === 'unknown') return typed({ kind: 'const', text: arg.text, type: target });
+  // jsonb prints normalized, timestamptz in the session's zone: the store's job.
+  if (arg.type === 'jsonb' || arg.type === 'timestamptz') unsupported();
+  if (arg.type === 'unknown') return typed(resolve(arg, target));
   if (arg.type === 'numeric') return target === 'float8' ? typed({ kind: 'const', text: arg.text, type: 'float8' }) : unsupported();
   if (arg.type === target) return arg;
   const castable =
     target === 'text' ||
-    arg.type === 'text' ||
+    (arg.type === 'text' && target !== 'timestamptz') ||
     (numberRank[arg.type] && numberRank[target]) ||
     (arg.type === 'bool' && target === 'int4') ||
     (arg.type === 'int4' && target === 'bool');
@@ -207,12 +226,37 @@ function operator(e: AstFields, stream: Stream): Typed {
     return typed({ kind: 'call', fn: `${arg.type}um`, args: [arg.expr], type: arg.type });
   }
   const [a, b] = [translate(e.lexpr, stream), translate(e.rexpr, stream)];
+  if (a.type === 'jsonb') return jsonbOperator(name, a.expr, b);
   if (comparison[name]) return typed(compare(name, a, b));
   if (name === '||') return concatenate(a, b);
   if (!arithmetic[name]) unsupported();
   const type = commonType([a, b]);
   if (!numberRank[type] || (name === '%' && type === 'float8')) unsupported();
   return typed({ kind: 'call', fn: `${type}${arithmetic[name]}`, args: [resolve(a, type), resolve(b, type)], type });
+}
+
+/** jsonb's `->`, `->>` (by key or array index), `#>`, `#>>` (constant paths) and `?`. */
+function jsonbOperator(name: string, doc: Expr, b: Typed): Typed {
+  if (name === '#>' || name === '#>>') {
+    const path = b.type === 'unknown' && b.text !== null ? simpleTextArray(b.text) : undefined;
+    if (!path) unsupported();
+    return typed({ kind: 'jsonbPath', arg: doc, path, type: name === '#>' ? 'jsonb' : 'text' });
+  }
+  if (name === '?') return typed({ kind: 'call', fn: 'jsonb_exists', args: [doc, expect(b, 'text')], type: 'bool' });
+  if (name !== '->' && name !== '->>') unsupported();
+  // An untyped literal is a key (text), as PostgreSQL resolves it; an integer is an array index.
+  const byIndex = b.type === 'int4' || b.type === 'int2';
+  const key = byIndex ? resolve(b, 'int4') : expect(b, 'text');
+  const fn = `jsonb_${byIndex ? 'array_element' : 'object_field'}${name === '->>' ? '_text' : ''}`;
+  return typed({ kind: 'call', fn, args: [doc, key], type: name === '->>' ? 'text' : 'jsonb' });
+}
+
+/** A text[] literal of plain elements ('{a,b,0}'); undefined for anything quoted, nested or NULL. */
+function simpleTextArray(text: string): string[] | undefined {
+  const match = /^\{([^"{}\\]*)\}$/.exec(text.trim());
+  if (!match) return undefined;
+  const items = match[1] === '' ? [] : match[1].split(',').map((i) => i.trim());
+  return items.some((i) => i === '' || i.toUpperCase() === 'NULL') ? undefined : items;
 }
 
 function compare(name: string, a: Typed, b: Typed): Expr {
@@ -237,7 +281,7 @@ function inList(e: AstFields, name: string, stream: Stream): Typed {
 function concatenate(a: Typed, b: Typed): Typed {
   const asText = (t: Typed): Expr => {
     if (t.type === 'unknown') return resolve(t, 'text');
-    if (t.type === 'numeric') return unsupported();
+    if (t.type === 'numeric' || t.type === 'jsonb' || t.type === 'timestamptz') return unsupported();
     return t.type === 'text' ? t.expr : { kind: 'cast', arg: t.expr, type: 'text' };
   };
   if (a.type !== 'text' && b.type !== 'text' && !(a.type === 'unknown' || b.type === 'unknown')) unsupported();
@@ -331,6 +375,13 @@ function call(f: AstFields, stream: Stream): Typed {
     const arg = args[0];
     if (arg.type === 'unknown' || arg.type === 'numeric' || !numeric.types.includes(arg.type)) unsupported();
     return typed({ kind: 'call', fn: numeric.fn(arg.type), args: [arg.expr], type: arg.type });
+  }
+  if (name === 'date_trunc' && args.length === 2) {
+    // date_trunc('unit', ts): a constant unit; on timestamptz only the units no time zone changes.
+    const [unit, ts] = args;
+    if (unit.type !== 'unknown' || unit.text === null || !isDateTruncUnit(unit.text)) unsupported();
+    if (ts.type !== 'timestamp' && (ts.type !== 'timestamptz' || !zoneFreeUnits.has(unit.text))) unsupported();
+    return typed({ kind: 'call', fn: 'date_trunc', args: [resolve(unit, 'text'), ts.expr], type: ts.type });
   }
   if (name === 'mod' && args.length === 2) {
     const type = commonType(args);

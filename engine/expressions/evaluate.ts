@@ -2,6 +2,8 @@ import type { RowBatch } from '../batch.ts';
 import { parseBool, parseFloat8, parseInt2, parseInt4, parseInt8, type NonNullValue, type Value } from '../values/index.ts';
 import type { Expr, ExprType } from './expr.ts';
 import { castFunction, functions } from './functions.ts';
+import { jsonbPath, jsonbText, parseJsonb, type Jsonb } from './jsonb.ts';
+import { parseTimestamp, parseTimestamptz } from './timestamp.ts';
 
 /** A compiled expression: its value for row `r` of a batch. */
 export type Evaluator = (batch: RowBatch, r: number) => Value;
@@ -13,7 +15,26 @@ const parsers: Record<ExprType, (text: string) => NonNullValue> = {
   float8: parseFloat8,
   bool: parseBool,
   text: (t) => t,
+  jsonb: (t) => parseJsonb(t) as unknown as NonNullValue,
+  timestamptz: parseTimestamptz,
+  timestamp: parseTimestamp,
 };
+
+/** A jsonb column's documents, parsed once per row however often the expression reads them. */
+function jsonbColumn(p: number): Evaluator {
+  let lastBatch: RowBatch | undefined;
+  let lastRow = -1;
+  let last: Value = null;
+  return (batch, r) => {
+    if (batch !== lastBatch || r !== lastRow) {
+      const text = batch.columns[p][r];
+      last = text === null ? null : (parseJsonb(text as string) as unknown as Value);
+      lastBatch = batch;
+      lastRow = r;
+    }
+    return last;
+  };
+}
 
 /** The engine value of a constant's text. */
 export function constantValue(text: string | null, type: ExprType): Value {
@@ -25,7 +46,27 @@ export function compile(expr: Expr): Evaluator {
   switch (expr.kind) {
     case 'column': {
       const p = expr.position;
+      if (expr.type === 'jsonb') return jsonbColumn(p);
+      if (expr.type === 'timestamptz' || expr.type === 'timestamp') {
+        // Held as their text; read as microseconds.
+        const parse = parsers[expr.type];
+        return (batch, r) => {
+          const text = batch.columns[p][r];
+          return text === null ? null : parse(text as string);
+        };
+      }
       return (batch, r) => batch.columns[p][r];
+    }
+    case 'jsonbPath': {
+      const arg = compile(expr.arg);
+      const { path } = expr;
+      const asText = expr.type === 'text';
+      return (batch, r) => {
+        const doc = arg(batch, r) as unknown as Jsonb | null;
+        if (doc === null) return null;
+        const found = jsonbPath(doc, path);
+        return asText ? jsonbText(found) : (found as unknown as Value);
+      };
     }
     case 'const': {
       const value = constantValue(expr.text, expr.type);
@@ -164,6 +205,8 @@ export function comparisonPrefix(type: ExprType): string {
   switch (type) {
     case 'int2':
     case 'int4':
+    case 'timestamptz':
+    case 'timestamp':
       return 'int';
     case 'int8':
       return 'int8';
@@ -173,6 +216,8 @@ export function comparisonPrefix(type: ExprType): string {
       return 'bool';
     case 'text':
       return 'text';
+    case 'jsonb':
+      return 'jsonb';
   }
 }
 

@@ -7,7 +7,7 @@
  */
 
 /** The types compiled expressions compute in (pg_type.typname). */
-export type ExprType = 'int2' | 'int4' | 'int8' | 'float8' | 'bool' | 'text';
+export type ExprType = 'int2' | 'int4' | 'int8' | 'float8' | 'bool' | 'text' | 'jsonb' | 'timestamptz' | 'timestamp';
 
 export type Expr =
   /** A stream column, by its position in the stream (its values already of `type`). */
@@ -31,6 +31,8 @@ export type Expr =
   | { kind: 'in'; arg: Expr; items: Expr[]; eq: string; negated: boolean; type: 'bool' }
   /** NULLIF(a, b) with `eq` the equality function. */
   | { kind: 'nullif'; args: [Expr, Expr]; eq: string; type: ExprType }
+  /** jsonb `#>` / `#>>` with a constant path. */
+  | { kind: 'jsonbPath'; arg: Expr; path: string[]; type: 'jsonb' | 'text' }
   /** a IS [NOT] DISTINCT FROM b. */
   | { kind: 'distinct'; args: [Expr, Expr]; eq: string; negated: boolean; type: 'bool' };
 

@@ -6,15 +6,13 @@
  * function throws NeedsStore, and the batch is evaluated by the store.
  */
 import { SqlError, SqlState } from '../errors.ts';
+import { NeedsStore } from './needs-store.ts';
 import type { NonNullValue } from '../values/index.ts';
 import type { ExprType } from './expr.ts';
+import { jsonbExists, jsonbField, jsonbText, type Jsonb } from './jsonb.ts';
+import { dateTrunc, formatTimestamp } from './timestamp.ts';
 
-/** Thrown when the engine cannot promise PostgreSQL's result for a row: the store evaluates the batch. */
-export class NeedsStore extends Error {
-  constructor(why: string) {
-    super(why);
-  }
-}
+export { NeedsStore };
 
 type Fn = (...args: NonNullValue[]) => NonNullValue | null;
 
@@ -218,13 +216,19 @@ function regexMatch(s: string, pattern: string, insensitive: boolean): boolean {
 
 // ---- float8 output ----
 
-/** float8out: the shortest exact digits, in exponent form below 1e-4 or from 1e15 (as PostgreSQL prints). */
+/**
+ * float8out: the shortest digits that read back as the value, in exponent
+ * form below 1e-4 or from 1e15. PostgreSQL's shortest (Ryū) never picks
+ * digits lying exactly halfway to the next double, which JS's may.
+ */
 export function float8Text(v: number): string {
   if (Number.isNaN(v)) return 'NaN';
   if (v === Infinity) return 'Infinity';
   if (v === -Infinity) return '-Infinity';
   if (v === 0) return Object.is(v, -0) ? '-0' : '0';
-  const [mantissa, exp] = v.toExponential().split('e');
+  let shortest = v.toExponential();
+  for (let k = shortest.replace(/e.*$|[-.]/g, '').length; k <= 17 && onRoundingBoundary(shortest, v); k++) shortest = v.toExponential(k);
+  const [mantissa, exp] = shortest.split('e');
   const e = Number(exp);
   if (e < -4 || e >= 15) return `${mantissa}e${e < 0 ? '-' : '+'}${String(Math.abs(e)).padStart(2, '0')}`;
   const digits = mantissa.replace('-', '').replace('.', '');
@@ -234,6 +238,30 @@ export function float8Text(v: number): string {
   return `${sign}${digits.slice(0, e + 1)}.${digits.slice(e + 1)}`;
 }
 
+/** Whether decimal `text` (x.xxxe±n) lies exactly halfway between `v` and a neighbouring double. */
+function onRoundingBoundary(text: string, v: number): boolean {
+  const [digits, exp] = text.replace('-', '').split('e');
+  const fraction = digits.split('.')[1] ?? '';
+  const decimalDigits = BigInt(digits.replace('.', ''));
+  const decimalExp = Number(exp) - fraction.length;
+  // v = m · 2^e exactly.
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, Math.abs(v));
+  const bits = view.getBigUint64(0);
+  const biased = Number(bits >> 52n);
+  const fractionBits = bits & ((1n << 52n) - 1n);
+  const m = biased === 0 ? fractionBits : fractionBits | (1n << 52n);
+  const e = (biased === 0 ? 1 : biased) - 1075;
+  // The neighbours' midpoints are (4m + 2)·2^(e-2) and (4m - 2)·2^(e-2), or (4m - 1)·2^(e-2) below a power of two.
+  // D·10^q = K·2^a, both sides made integers: D·10^max(q,0)·2^max(-a,0) = K·2^max(a,0)·10^max(-q,0).
+  const a = e - 2;
+  const pow = (base: bigint, k: number) => base ** BigInt(Math.max(k, 0));
+  const decimal = decimalDigits * pow(10n, decimalExp) * pow(2n, -a);
+  const midpoint = (k: bigint) => k * pow(2n, a) * pow(10n, -decimalExp);
+  const lowerGap = fractionBits === 0n && biased > 1 ? 1n : 2n;
+  return decimal === midpoint(4n * m + 2n) || decimal === midpoint(4n * m - lowerGap);
+}
+
 /** A value's text as its type's output function prints it. */
 export function outputText(type: ExprType, v: NonNullValue): string {
   switch (type) {
@@ -241,6 +269,9 @@ export function outputText(type: ExprType, v: NonNullValue): string {
       return float8Text(v as number);
     case 'bool':
       return v ? 'true' : 'false';
+    case 'timestamptz':
+    case 'timestamp':
+      return formatTimestamp(v as number, type === 'timestamptz');
     default:
       return String(v);
   }
@@ -344,6 +375,17 @@ export const functions: Readonly<Record<string, Fn>> = {
   notregex: (a, p) => !regexMatch(s(a), s(p), false),
   iregex: (a, p) => regexMatch(s(a), s(p), true),
   notiregex: (a, p) => !regexMatch(s(a), s(p), true),
+  // jsonb (documents as Jsonb, see jsonb.ts)
+  jsonb_object_field: (d, k) => jsonbField(d as unknown as Jsonb, s(k)) as unknown as NonNullValue | null,
+  jsonb_array_element: (d, i) => jsonbField(d as unknown as Jsonb, n(i)) as unknown as NonNullValue | null,
+  jsonb_object_field_text: (d, k) => jsonbText(jsonbField(d as unknown as Jsonb, s(k))),
+  jsonb_array_element_text: (d, i) => jsonbText(jsonbField(d as unknown as Jsonb, n(i))),
+  jsonb_exists: (d, k) => jsonbExists(d as unknown as Jsonb, s(k)),
+  date_trunc: (unit, ts) => {
+    // Before 1900 a session's zone may be local mean time, offset by seconds: the store's job.
+    if (n(ts) < -2208988800000000) throw new NeedsStore('date_trunc before 1900');
+    return dateTrunc(s(unit), n(ts));
+  },
 };
 
 /** Casts between the compiled types, as PostgreSQL's cast functions (input functions from text). */

@@ -2,3 +2,13 @@
 export type { CompiledParts, Expr, ExprType } from './expr.ts';
 export { compile, comparisonPrefix, constantValue, type Evaluator } from './evaluate.ts';
 export { castFunction, functions, NeedsStore, outputText, posixRegExp } from './functions.ts';
+export { dateTrunc, formatTimestamp, isDateTruncUnit, zoneFreeUnits } from './timestamp.ts';
+
+import { toPgText, type NonNullValue } from '../values/index.ts';
+import { formatTimestamp as timestampText } from './timestamp.ts';
+
+/** A value of a view's grouping key as text for the store: timestamps computed by the engine are microseconds. */
+export function keyText(typeName: string, value: NonNullValue): string {
+  if (typeof value === 'number' && (typeName === 'timestamptz' || typeName === 'timestamp')) return timestampText(value, typeName === 'timestamptz');
+  return toPgText(typeName, value);
+}
