@@ -1,4 +1,5 @@
 import { jsonObjectMembersSql, jsonObjectSql } from './aggregates.ts';
+import { quoteIdent } from './sql-text.ts';
 import { regressionAggregates, varianceAggregates, type AggregatePlan } from './view-plan.ts';
 
 /**
@@ -11,7 +12,7 @@ import { regressionAggregates, varianceAggregates, type AggregatePlan } from './
  * `order` orders the buckets for order-sensitive aggregates (string_agg…).
  */
 export function reaggregateSql(plan: AggregatePlan, stateType: string, state: string, order: string): string | undefined {
-  if (plan.sketch) return undefined;
+  if (plan.sketch) return sketchReaggregateSql(plan, state, order);
   if (plan.userDefined) return `${plan.userDefined.combineAggregate}(${state} ORDER BY ${order})`;
   const floatArgument = plan.arg?.typeName === 'float4' || plan.arg?.typeName === 'float8';
   if (regressionAggregates.has(plan.fn)) return `sluice.float8_regr_combine_agg(${state})`;
@@ -60,6 +61,34 @@ export function reaggregateSql(plan: AggregatePlan, stateType: string, state: st
     default:
       return undefined;
   }
+}
+
+/** SQL merging a named sketch's states (its column is the state), in the view's order (bucket_agg keeps the latest). */
+const namedSketchMerges: Record<string, string> = {
+  hll_agg: 'public.hll_union_agg',
+  bloom_agg: 'public.bloom_union_agg',
+  freq_agg: 'public.freq_merge_agg',
+  topk_agg: 'sluice.topk_merge_agg',
+  dist_agg: 'sluice.tdigest_merge_agg',
+  bucket_agg: 'sluice.bucket_merge_agg',
+};
+
+/**
+ * Sketches merged in SQL (engine/sketch-functions.ts): a named sketch's
+ * state column as a merged state; count(DISTINCT) and percentile_cont as
+ * their result over the merged sketch in their state column.
+ * percentile_disc is not merged in SQL.
+ */
+function sketchReaggregateSql(plan: AggregatePlan, state: string, order: string): string | undefined {
+  const sketch = plan.sketch as NonNullable<AggregatePlan['sketch']>;
+  if (sketch.named) return namedSketchMerges[plan.fn] && `${namedSketchMerges[plan.fn]}(${state} ORDER BY ${order})`;
+  const stateColumn = quoteIdent(plan.stateColumn as string);
+  if (sketch.kind === 'hll') return `public.hll_cardinality(public.hll_union_agg(${stateColumn}))::bigint`;
+  if (sketch.kind !== 'tdigest' || plan.fn !== 'percentile_cont') return undefined;
+  const merged = `sluice.tdigest_merge_agg(${stateColumn})`;
+  const quantile = (q: number | null) => (q === null ? 'NULL::float8' : `public.dist_quantile(${merged}, ${sketch.descending ? 1 - q : q})`);
+  const fractions = sketch.fractions ?? [];
+  return sketch.array ? `ARRAY[${fractions.map(quantile).join(', ')}]::float8[]` : quantile(fractions[0] ?? null);
 }
 
 /** The aggregates reaggregateSql relies on, created in the store with the catalog. */

@@ -602,6 +602,190 @@ CREATE OR REPLACE FUNCTION public.bucket_cardinality(state bytea, id smallint) R
   $$ SELECT count(*)::int FROM sluice.bucket_entries(state) AS b WHERE b = id $$;
 `;
 
+/**
+ * Merging stored states in SQL, for combine() and sliding windows (which
+ * merge a view's rows when read): sluice.topk_merge_agg, tdigest_merge_agg
+ * and bucket_merge_agg, the merges of TopK, TDigest and BucketAgg (the
+ * later state is the right-hand one). HyperLogLog, Bloom and count-min
+ * states merge with hll_union_agg, bloom_union_agg and freq_merge_agg.
+ */
+const mergeSql = `
+-- A top-k state's entries: count, error, value tag and bytes, as stored (count descending).
+CREATE OR REPLACE FUNCTION sluice.topk_entries(state bytea, OUT c bigint, OUT e bigint, OUT tg int, OUT v bytea) RETURNS SETOF record
+  LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  o int := 22;
+  len int;
+BEGIN
+  PERFORM sluice.sketch_check(state, 4, 'topk');
+  FOR i IN 1..sluice.sk_u32(state, 18)::int LOOP
+    c := sluice.sk_u64(state, o);
+    e := sluice.sk_u64(state, o + 8);
+    tg := get_byte(state, o + 16);
+    len := sluice.sk_u32(state, o + 17)::int;
+    v := substring(state FROM o + 22 FOR len);
+    o := o + 21 + len;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+-- TopK.merge: a value missing from one summary counts that summary's floor (its smallest count when full).
+CREATE OR REPLACE FUNCTION sluice.topk_merge(a bytea, b bytea) RETURNS bytea LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  cap bigint;
+  floor_a bigint := 0;
+  floor_b bigint := 0;
+  body text;
+  n int;
+BEGIN
+  IF a IS NULL THEN RETURN b; END IF;
+  IF b IS NULL THEN RETURN a; END IF;
+  PERFORM sluice.sketch_check(a, 4, 'topk');
+  PERFORM sluice.sketch_check(b, 4, 'topk');
+  IF substring(a FROM 3 FOR 8) <> substring(b FROM 3 FOR 8) THEN
+    RAISE EXCEPTION 'cannot merge top-k sketches with different k' USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  cap := sluice.sk_u32(a, 6);
+  IF sluice.sk_u32(a, 18) >= cap THEN SELECT min(x.c) INTO floor_a FROM sluice.topk_entries(a) AS x; END IF;
+  IF sluice.sk_u32(b, 18) >= cap THEN SELECT min(x.c) INTO floor_b FROM sluice.topk_entries(b) AS x; END IF;
+  WITH ea AS (SELECT * FROM sluice.topk_entries(a)), eb AS (SELECT * FROM sluice.topk_entries(b)),
+  merged AS (
+    SELECT ea.c + coalesce(eb.c, floor_b) AS c, ea.e + coalesce(eb.e, floor_b) AS e, ea.tg, ea.v FROM ea LEFT JOIN eb ON eb.tg = ea.tg AND eb.v = ea.v
+    UNION ALL
+    SELECT eb.c + floor_a, eb.e + floor_a, eb.tg, eb.v FROM eb WHERE NOT EXISTS (SELECT FROM ea WHERE ea.tg = eb.tg AND ea.v = eb.v)
+  ),
+  ranked AS (
+    SELECT u.*, row_number() OVER (ORDER BY u.c DESC, CASE u.tg WHEN 3 THEN 0 WHEN 0 THEN 2 ELSE 1 END,
+                                            CASE WHEN u.tg IN (1, 2, 4) THEN convert_from(u.v, 'UTF8')::numeric END, u.v) AS r
+    FROM merged AS u
+  )
+  SELECT string_agg(lpad(to_hex(k.c), 16, '0') || lpad(to_hex(k.e), 16, '0') || lpad(to_hex(k.tg), 2, '0') || lpad(to_hex(length(k.v)), 8, '0') || encode(k.v, 'hex'), '' ORDER BY k.r),
+         count(*)
+    INTO body, n FROM ranked AS k WHERE k.r <= cap;
+  RETURN decode('0204' || encode(substring(a FROM 3 FOR 8), 'hex') || lpad(to_hex(sluice.sk_u64(a, 10) + sluice.sk_u64(b, 10)), 16, '0') || lpad(to_hex(n), 8, '0') || coalesce(body, ''), 'hex');
+END $$;
+CREATE OR REPLACE AGGREGATE sluice.topk_merge_agg(bytea) (sfunc = sluice.topk_merge, stype = bytea);
+
+-- TDigest.merge: both centroid lists, merged by mean (a's first on ties), compressed as TDigest.compress does.
+CREATE OR REPLACE FUNCTION sluice.tdigest_merge(a bytea, b bytea) RETURNS bytea LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  ca record;
+  cb record;
+  na int;
+  nb int;
+  comp float8;
+  lo float8;
+  hi float8;
+  total float8;
+  normalizer float8;
+  half_pi float8 := pi() / 2;
+  out_m float8[] := '{}';
+  out_w float8[] := '{}';
+  cnt int := 0;
+  so_far float8 := 0;
+  lim float8 := 0;
+  cur_m float8 := 0;
+  cur_w float8 := 0;
+  i int := 1;
+  j int := 1;
+  m float8;
+  w float8;
+  k float8;
+BEGIN
+  IF a IS NULL THEN RETURN b; END IF;
+  IF b IS NULL THEN RETURN a; END IF;
+  SELECT * INTO ca FROM sluice.tdigest_centroids(a);
+  SELECT * INTO cb FROM sluice.tdigest_centroids(b);
+  na := coalesce(cardinality(ca.means), 0);
+  nb := coalesce(cardinality(cb.means), 0);
+  IF nb = 0 THEN RETURN a; END IF;
+  comp := sluice.sk_f64(a, 2);
+  lo := CASE WHEN na = 0 THEN sluice.sk_f64(b, 10) ELSE least(sluice.sk_f64(a, 10), sluice.sk_f64(b, 10)) END;
+  hi := CASE WHEN na = 0 THEN sluice.sk_f64(b, 18) ELSE greatest(sluice.sk_f64(a, 18), sluice.sk_f64(b, 18)) END;
+  total := ca.total + cb.total;
+  normalizer := comp / (2 * pi());
+  WHILE i <= na OR j <= nb LOOP
+    IF j > nb OR (i <= na AND ca.means[i] <= cb.means[j]) THEN
+      m := ca.means[i];
+      w := ca.weights[i];
+      i := i + 1;
+    ELSE
+      m := cb.means[j];
+      w := cb.weights[j];
+      j := j + 1;
+    END IF;
+    IF cur_w = 0 THEN
+      cur_m := m;
+      cur_w := w;
+      k := normalizer * asin(2 * 0::float8 - 1) + 1;
+      lim := total * (CASE WHEN k / normalizer >= half_pi THEN 1 ELSE (sin(k / normalizer) + 1) / 2 END);
+      CONTINUE;
+    END IF;
+    IF so_far + cur_w + w <= lim THEN
+      cur_w := cur_w + w;
+      cur_m := cur_m + ((m - cur_m) * w) / cur_w;
+    ELSE
+      cnt := cnt + 1;
+      out_m[cnt] := cur_m;
+      out_w[cnt] := cur_w;
+      so_far := so_far + cur_w;
+      k := normalizer * asin(2 * least(1::float8, greatest(0::float8, so_far / total)) - 1) + 1;
+      lim := total * (CASE WHEN k / normalizer >= half_pi THEN 1 ELSE (sin(k / normalizer) + 1) / 2 END);
+      cur_m := m;
+      cur_w := w;
+    END IF;
+  END LOOP;
+  IF cur_w > 0 THEN
+    cnt := cnt + 1;
+    out_m[cnt] := cur_m;
+    out_w[cnt] := cur_w;
+  END IF;
+  RETURN decode('0202' || sluice.sk_f64_hex(comp) || sluice.sk_f64_hex(lo) || sluice.sk_f64_hex(hi) || lpad(to_hex(cnt), 8, '0')
+    || (SELECT string_agg(sluice.sk_f64_hex(x), '' ORDER BY o) FROM unnest(out_m) WITH ORDINALITY AS u(x, o))
+    || (SELECT string_agg(sluice.sk_f64_hex(x), '' ORDER BY o) FROM unnest(out_w) WITH ORDINALITY AS u(x, o)), 'hex');
+END $$;
+CREATE OR REPLACE AGGREGATE sluice.tdigest_merge_agg(bytea) (sfunc = sluice.tdigest_merge, stype = bytea);
+
+-- BucketAgg.merge: per value (hash), the later timestamp wins (on a tie the larger bucket); without timestamps, b's entry.
+CREATE OR REPLACE FUNCTION sluice.bucket_rows(state bytea, OUT h bytea, OUT bucket bytea, OUT ts float8) RETURNS SETOF record
+  LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  w int;
+  o int := 7;
+BEGIN
+  PERFORM sluice.sketch_check(state, 9, 'bucket_agg');
+  w := CASE WHEN get_byte(state, 2) = 1 THEN 18 ELSE 10 END;
+  FOR i IN 1..sluice.sk_u32(state, 3)::int LOOP
+    h := substring(state FROM o + 1 FOR 8);
+    bucket := substring(state FROM o + 9 FOR 2);
+    ts := CASE WHEN w = 18 THEN sluice.sk_f64(state, o + 10) ELSE '-Infinity'::float8 END;
+    o := o + w;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+CREATE OR REPLACE FUNCTION sluice.bucket_merge(a bytea, b bytea) RETURNS bytea LANGUAGE plpgsql IMMUTABLE AS $$
+DECLARE
+  plain text;
+  timed text;
+  n int;
+  with_ts boolean;
+BEGIN
+  IF a IS NULL THEN RETURN b; END IF;
+  IF b IS NULL THEN RETURN a; END IF;
+  WITH entries AS (
+    SELECT x.*, 0 AS side FROM sluice.bucket_rows(a) AS x UNION ALL SELECT y.*, 1 FROM sluice.bucket_rows(b) AS y
+  ),
+  kept AS (
+    SELECT DISTINCT ON (e.h) e.h, e.bucket, e.ts FROM entries AS e
+    ORDER BY e.h, (e.side = 1 AND e.ts = '-Infinity'::float8) DESC, e.ts DESC, (((get_byte(e.bucket, 0) << 8) | get_byte(e.bucket, 1)) # 32768) DESC
+  )
+  SELECT coalesce(bool_or(k.ts <> '-Infinity'::float8), false), count(*),
+         string_agg(encode(k.h || k.bucket, 'hex'), '' ORDER BY k.h), string_agg(encode(k.h || k.bucket, 'hex') || sluice.sk_f64_hex(k.ts), '' ORDER BY k.h)
+    INTO with_ts, n, plain, timed FROM kept AS k;
+  RETURN decode('0209' || CASE WHEN with_ts THEN '01' ELSE '00' END || lpad(to_hex(n), 8, '0') || coalesce(CASE WHEN with_ts THEN timed ELSE plain END, ''), 'hex');
+END $$;
+CREATE OR REPLACE AGGREGATE sluice.bucket_merge_agg(bytea) (sfunc = sluice.bucket_merge, stype = bytea);
+`;
+
 const companionSql = `
 -- The set bits of a bloom state, ascending.
 CREATE OR REPLACE FUNCTION sluice.bloom_bits(state bytea) RETURNS SETOF bigint LANGUAGE sql IMMUTABLE STRICT AS $$
@@ -1009,4 +1193,4 @@ BEGIN
 END $$;
 `;
 
-export const sketchFunctionsSql = [commonSql, topkSql, hllSql, hashTextSql, freqSql, bloomSql, distSql, bucketSql, companionSql].join('\n');
+export const sketchFunctionsSql = [commonSql, topkSql, hllSql, hashTextSql, freqSql, bloomSql, distSql, bucketSql, companionSql, mergeSql].join('\n');

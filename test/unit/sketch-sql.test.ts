@@ -6,7 +6,7 @@
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sketchFunctionsSql } from '../../engine/sketch-functions.ts';
-import { BloomFilter, CountMinSketch, HyperLogLog, TDigest, TopK, murmur3x64, normalizeNumericText, sqlHash } from '../../engine/sketches/index.ts';
+import { BloomFilter, BucketAgg, CountMinSketch, HyperLogLog, TDigest, TopK, murmur3x64, normalizeNumericText, sqlHash } from '../../engine/sketches/index.ts';
 import { valueText } from '../../engine/sketches/topk.ts';
 import { rng, zipf } from '../support/random.ts';
 
@@ -293,6 +293,38 @@ describe('sketch states read in SQL', () => {
       expect(hex(typed.i)).toBe(hex(h.clone().add('42').serialize()));
       expect(hex(typed.n)).toBe(hex(h.clone().add('2.5').serialize()));
       expect(hex(typed.z)).toBe(hex(bytes));
+    }
+  });
+
+  it('topk_merge_agg, tdigest_merge_agg and bucket_merge_agg give the bytes TopK, TDigest and BucketAgg merges give (combine() and windows)', async () => {
+    const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+    const r = rng(17);
+    const next = zipf(r, 500, 1.05);
+    for (const parts of [2, 3, 5]) {
+      const tops = Array.from({ length: parts }, () => TopK.create({ k: 5 }));
+      const digests = Array.from({ length: parts }, () => TDigest.create({ compression: 50 }));
+      const buckets = Array.from({ length: parts }, () => BucketAgg.create());
+      const timed = Array.from({ length: parts }, () => BucketAgg.create());
+      for (let p = 0; p < parts; p++) {
+        for (let i = 0; i < 400 * (p + 1); i++) {
+          tops[p].add(`v${next()}`, 1 + Math.floor(r() * 3));
+          digests[p].add(r() * 1000 - (p * 100));
+          const user = String(Math.floor(r() * 200));
+          buckets[p].add(user, Math.floor(r() * 8) - 3);
+          timed[p].add(user, Math.floor(r() * 8) - 3, Math.floor(r() * 50));
+        }
+      }
+      for (const [states, agg, merge] of [
+        [tops, 'sluice.topk_merge_agg', (a: TopK, b: TopK) => a.merge(b)],
+        [digests, 'sluice.tdigest_merge_agg', (a: TDigest, b: TDigest) => a.merge(b)],
+        [buckets, 'sluice.bucket_merge_agg', (a: BucketAgg, b: BucketAgg) => a.merge(b)],
+        [timed, 'sluice.bucket_merge_agg', (a: BucketAgg, b: BucketAgg) => a.merge(b)],
+      ] as const) {
+        const list = states as { serialize(): Uint8Array }[];
+        const js = list.slice(1).reduce((acc, s) => ((merge as (a: unknown, b: unknown) => unknown)(acc, s), acc), (list[0] as { clone(): never }).clone() as { serialize(): Uint8Array });
+        const [sql] = await rows<{ m: Uint8Array }>(`SELECT ${agg}(s ORDER BY n) AS m FROM unnest($1::bytea[]) WITH ORDINALITY AS u(s, n)`, [list.map((s) => s.serialize())]);
+        expect([agg, parts, hex(sql.m)]).toEqual([agg, parts, hex(js.serialize())]);
+      }
     }
   });
 });
