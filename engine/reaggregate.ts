@@ -54,6 +54,16 @@ export function reaggregateSql(plan: AggregatePlan, stateType: string, state: st
     case 'exact_count_distinct':
     case 'dense_rank':
       return `ARRAY(SELECT DISTINCT e FROM unnest(sluice.array_cat_agg(${state})) AS u(e) ORDER BY e)`;
+    case 'keyed_max':
+    case 'keyed_min': {
+      // The state {key, value} with the greatest (least) key, then value, as the upsert keeps it.
+      const dir = plan.fn === 'keyed_max' ? 'DESC' : 'ASC';
+      const order = `ORDER BY ((${state})[1])::${plan.arg?.type ?? 'text'} ${dir}, ((${state})[2])::${plan.secondArg?.type ?? 'text'} ${dir} NULLS LAST`;
+      const rows = `FILTER (WHERE (${state})[1] IS NOT NULL)`;
+      return `ARRAY[(array_agg((${state})[1] ${order}) ${rows})[1], (array_agg((${state})[2] ${order}) ${rows})[1]]`;
+    }
+    case 'first_values':
+      return `ARRAY(SELECT e FROM unnest(sluice.array_cat_agg(${state})) AS u(e) ORDER BY e LIMIT ${plan.extraArgs?.[0] ?? 1})`;
     case 'rank':
     case 'percent_rank':
     case 'cume_dist':

@@ -232,6 +232,14 @@ describe('sketch functions', () => {
     expect(table).toEqual({ ks: exact[0].ks, fx: exact[0].fx });
     const types = (await client.query('SELECT kmax, kmin, fx, fname, ks, names FROM v LIMIT 0')).fields.map((f) => f.dataTypeID);
     expect(types).toEqual([25, 701, 1022, 1009, 1007, 20]);
+    // combine() across the groups: what the same aggregates give over the whole table.
+    const combined = (await client.query('SELECT combine(kmax) AS kmax, combine(kmin) AS kmin, combine(fx) AS fx, combine(fname) AS fname FROM v')).rows[0];
+    const whole = (await client.query(`SELECT
+        (array_agg(name ORDER BY k DESC, name DESC NULLS LAST) FILTER (WHERE k IS NOT NULL))[1] AS kmax,
+        (array_agg(x ORDER BY ts ASC, x ASC NULLS LAST) FILTER (WHERE ts IS NOT NULL))[1] AS kmin,
+        (array_agg(x ORDER BY x) FILTER (WHERE x IS NOT NULL))[1:5] AS fx,
+        (array_agg(name ORDER BY name) FILTER (WHERE name IS NOT NULL))[1:3] AS fname FROM t`)).rows[0];
+    expect(combined).toEqual(whole);
     await expect(client.query('CREATE VIEW bad AS SELECT first_values(2, x, k) FROM s')).rejects.toThrow(/first_values/);
     await expect(client.query('CREATE VIEW bad AS SELECT first_values(k, x) FROM s')).rejects.toThrow(/not a constant/);
     await sluice.stop({ removeData: true });

@@ -320,8 +320,9 @@ describe('sketch states read in SQL', () => {
         [buckets, 'sluice.bucket_merge_agg', (a: BucketAgg, b: BucketAgg) => a.merge(b)],
         [timed, 'sluice.bucket_merge_agg', (a: BucketAgg, b: BucketAgg) => a.merge(b)],
       ] as const) {
-        const list = states as { serialize(): Uint8Array }[];
-        const js = list.slice(1).reduce((acc, s) => ((merge as (a: unknown, b: unknown) => unknown)(acc, s), acc), (list[0] as { clone(): never }).clone() as { serialize(): Uint8Array });
+        type State = { serialize(): Uint8Array; clone(): State };
+        const list = states as unknown as State[];
+        const js = list.slice(1).reduce((acc, s) => ((merge as (a: State, b: State) => unknown)(acc, s), acc), list[0].clone());
         const [sql] = await rows<{ m: Uint8Array }>(`SELECT ${agg}(s ORDER BY n) AS m FROM unnest($1::bytea[]) WITH ORDINALITY AS u(s, n)`, [list.map((s) => s.serialize())]);
         expect([agg, parts, hex(sql.m)]).toEqual([agg, parts, hex(js.serialize())]);
       }
