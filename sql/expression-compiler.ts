@@ -1,4 +1,4 @@
-import { comparisonPrefix, constantValue, isDateTruncUnit, posixRegExp, zoneFreeUnits, type Expr, type ExprType } from '../engine/expressions/index.ts';
+import { comparisonPrefix, constantValue, fixedInterval, isDateTruncUnit, posixRegExp, zoneFreeUnits, type Expr, type ExprType } from '../engine/expressions/index.ts';
 import type { Stream } from '../engine/stream.ts';
 import { canonicalTypeName } from '../engine/values/index.ts';
 import { columnRefParts, fieldsOf, functionName, nodeKind, stringValue, type AstFields, type AstNode } from './ast.ts';
@@ -22,7 +22,7 @@ export function compileExpression(node: unknown, stream: Stream, expected: strin
     throw err;
   }
   if (!typed) return undefined;
-  const expr = typed.type === 'unknown' ? resolve(typed, 'text') : typed.type === 'numeric' ? undefined : typed.expr;
+  const expr = typed.type === 'unknown' ? resolve(typed, 'text') : typed.type === 'numeric' || typed.type === 'interval' ? undefined : typed.expr;
   // The safety net: the type worked out here must be PostgreSQL's own (varchar holds text).
   const want = expected === 'varchar' ? 'text' : expected;
   // jsonb is read inside expressions, never handed on as a value.
@@ -36,7 +36,12 @@ function unsupported(): never {
 }
 
 /** An expression being translated: `unknown` is an untyped literal (its text), typed by its context. */
-type Typed = { type: ExprType; expr: Expr } | { type: 'unknown'; text: string | null } | { type: 'numeric'; text: string };
+type Typed =
+  | { type: ExprType; expr: Expr }
+  | { type: 'unknown'; text: string | null }
+  | { type: 'numeric'; text: string }
+  /** An interval constant of fixed length (days apart: a day in a time zone may not be 24 hours). */
+  | { type: 'interval'; micros: number; days: number };
 
 const streamTypes: Record<string, ExprType> = { int2: 'int2', int4: 'int4', int8: 'int8', float8: 'float8', bool: 'bool', text: 'text', varchar: 'text' };
 /** Column types the engine holds as their text and reads when an expression needs them. */
@@ -131,13 +136,21 @@ function resolve(t: Typed, type: ExprType): Expr {
   }
   // A numeric literal next to double precision becomes one (numeric → float8 is implicit).
   if (t.type === 'numeric') return type === 'float8' ? { kind: 'const', text: t.text, type } : unsupported();
+  if (t.type === 'interval') return unsupported();
   if (t.type === type) return t.expr;
   if (numberRank[t.type] && numberRank[type] && numberRank[t.type] < numberRank[type]) return { kind: 'cast', arg: t.expr, type };
   return unsupported();
 }
 
 function known(t: Typed, fallback: ExprType): Expr {
-  return t.type === 'unknown' ? resolve(t, fallback) : t.type === 'numeric' ? unsupported() : t.expr;
+  return t.type === 'unknown' ? resolve(t, fallback) : t.type === 'numeric' || t.type === 'interval' ? unsupported() : t.expr;
+}
+
+/** An interval constant: a typed one, or a literal where an interval is expected. */
+function interval(t: Typed): { micros: number; days: number } {
+  if (t.type === 'interval') return t;
+  if (t.type === 'unknown' && t.text !== null) return fixedInterval(t.text) ?? unsupported();
+  return unsupported();
 }
 
 function expect(t: Typed, type: ExprType): Expr {
@@ -150,7 +163,7 @@ function expect(t: Typed, type: ExprType): Expr {
 function commonType(args: Typed[]): ExprType {
   const types = new Set(args.map((a) => a.type).filter((t) => t !== 'unknown'));
   if (types.size === 0) return 'text';
-  if (types.has('jsonb')) unsupported();
+  if (types.has('jsonb') || types.has('interval')) unsupported();
   if (types.has('numeric')) {
     if (!types.has('float8')) unsupported();
     types.delete('numeric');
@@ -168,6 +181,7 @@ function cast(c: AstFields, stream: Stream): Typed {
   const typeName = c.typeName as AstFields;
   if ((typeName.typmods as unknown[] | undefined)?.length || (typeName.arrayBounds as unknown[] | undefined)?.length) unsupported();
   const names = (typeName.names as unknown[]).map(stringValue);
+  if (names[names.length - 1] === 'interval') return { type: 'interval', ...interval(translate(c.arg, stream)) };
   const target = castTargets[canonicalTypeName(names[names.length - 1] ?? '') ?? ''];
   if (!target) unsupported();
   const arg = translate(c.arg, stream);
@@ -175,6 +189,7 @@ function cast(c: AstFields, stream: Stream): Typed {
   if (arg.type === 'jsonb' || arg.type === 'timestamptz') unsupported();
   if (arg.type === 'unknown') return typed(resolve(arg, target));
   if (arg.type === 'numeric') return target === 'float8' ? typed({ kind: 'const', text: arg.text, type: 'float8' }) : unsupported();
+  if (arg.type === 'interval') return unsupported();
   if (arg.type === target) return arg;
   const castable =
     target === 'text' ||
@@ -222,7 +237,7 @@ function operator(e: AstFields, stream: Stream): Typed {
     // Unary minus (a negative literal is already a constant).
     if (name !== '-') unsupported();
     const arg = translate(e.rexpr, stream);
-    if (arg.type === 'unknown' || arg.type === 'numeric' || !numberRank[arg.type]) unsupported();
+    if (arg.type === 'unknown' || arg.type === 'numeric' || arg.type === 'interval' || !numberRank[arg.type]) unsupported();
     return typed({ kind: 'call', fn: `${arg.type}um`, args: [arg.expr], type: arg.type });
   }
   const [a, b] = [translate(e.lexpr, stream), translate(e.rexpr, stream)];
@@ -230,6 +245,7 @@ function operator(e: AstFields, stream: Stream): Typed {
   if (comparison[name]) return typed(compare(name, a, b));
   if (name === '||') return concatenate(a, b);
   if (!arithmetic[name]) unsupported();
+  if (a.type === 'interval' || b.type === 'interval') return timestampPlusInterval(name, a, b);
   const type = commonType([a, b]);
   if (!numberRank[type] || (name === '%' && type === 'float8')) unsupported();
   return typed({ kind: 'call', fn: `${type}${arithmetic[name]}`, args: [resolve(a, type), resolve(b, type)], type });
@@ -259,6 +275,16 @@ function simpleTextArray(text: string): string[] | undefined {
   return items.some((i) => i === '' || i.toUpperCase() === 'NULL') ? undefined : items;
 }
 
+/** ts ± interval (and interval + ts): a fixed length; days only on timestamp (on timestamptz they follow the time zone). */
+function timestampPlusInterval(name: string, a: Typed, b: Typed): Typed {
+  const [ts, iv] = a.type === 'interval' ? [b, a] : [a, b];
+  if (iv.type !== 'interval' || (name !== '+' && !(name === '-' && a === ts))) unsupported();
+  if (ts.type !== 'timestamp' && ts.type !== 'timestamptz') unsupported();
+  if (ts.type === 'timestamptz' && iv.days !== 0) unsupported();
+  const micros = (iv.micros + iv.days * 86_400_000_000) * (name === '-' ? -1 : 1);
+  return typed({ kind: 'call', fn: 'timestamp_pl_micros', args: [ts.expr, microseconds(String(micros))], type: ts.type });
+}
+
 function compare(name: string, a: Typed, b: Typed): Expr {
   const type = commonType([a, b]);
   const op = comparison[name] ?? unsupported();
@@ -281,7 +307,7 @@ function inList(e: AstFields, name: string, stream: Stream): Typed {
 function concatenate(a: Typed, b: Typed): Typed {
   const asText = (t: Typed): Expr => {
     if (t.type === 'unknown') return resolve(t, 'text');
-    if (t.type === 'numeric' || t.type === 'jsonb' || t.type === 'timestamptz') return unsupported();
+    if (t.type === 'numeric' || t.type === 'interval' || t.type === 'jsonb' || t.type === 'timestamptz') return unsupported();
     return t.type === 'text' ? t.expr : { kind: 'cast', arg: t.expr, type: 'text' };
   };
   if (a.type !== 'text' && b.type !== 'text' && !(a.type === 'unknown' || b.type === 'unknown')) unsupported();
@@ -319,6 +345,18 @@ function caseExpression(c: AstFields, stream: Stream): Typed {
     otherwise: c.defresult ? resolve(results[results.length - 1], type) : null,
     type,
   });
+}
+
+/** A count of microseconds for the timestamp functions, which compute in doubles (exact to 2^53 µs, about 285 years). */
+function microseconds(text: string): Expr {
+  return { kind: 'const', text, type: 'float8' };
+}
+
+function dateBinOf(stride: { micros: number; days: number }, ts: Expr, originMicros: string): Typed {
+  const micros = stride.micros + stride.days * 86_400_000_000;
+  // A zero stride is PostgreSQL's error to give.
+  if (micros <= 0) unsupported();
+  return typed({ kind: 'call', fn: 'date_bin', args: [microseconds(String(micros)), ts, microseconds(originMicros)], type: ts.type });
 }
 
 /** Functions by name: argument types (after implicit casts) and the engine function, per argument count. */
@@ -373,7 +411,7 @@ function call(f: AstFields, stream: Stream): Typed {
   const numeric = numberFunctions[name];
   if (numeric && args.length === 1) {
     const arg = args[0];
-    if (arg.type === 'unknown' || arg.type === 'numeric' || !numeric.types.includes(arg.type)) unsupported();
+    if (arg.type === 'unknown' || arg.type === 'numeric' || arg.type === 'interval' || !numeric.types.includes(arg.type)) unsupported();
     return typed({ kind: 'call', fn: numeric.fn(arg.type), args: [arg.expr], type: arg.type });
   }
   if (name === 'date_trunc' && args.length === 2) {
@@ -382,6 +420,19 @@ function call(f: AstFields, stream: Stream): Typed {
     if (unit.type !== 'unknown' || unit.text === null || !isDateTruncUnit(unit.text)) unsupported();
     if (ts.type !== 'timestamp' && (ts.type !== 'timestamptz' || !zoneFreeUnits.has(unit.text))) unsupported();
     return typed({ kind: 'call', fn: 'date_trunc', args: [resolve(unit, 'text'), ts.expr], type: ts.type });
+  }
+  if ((name === 'minute' || name === 'second') && args.length === 1 && args[0].type === 'timestamptz') {
+    // PipelineDB's minute(ts), second(ts): date_trunc, zone-free at these units.
+    return typed({ kind: 'call', fn: 'date_trunc', args: [{ kind: 'const', text: name, type: 'text' }, args[0].expr], type: 'timestamptz' });
+  }
+  if (name === 'date_round' && args.length === 2 && args[0].type === 'timestamptz') {
+    // PipelineDB's date_round(ts, step): date_bin from 2000-01-01 00:00 UTC.
+    return dateBinOf(interval(args[1]), args[0].expr, String(Date.UTC(2000, 0, 1) * 1000));
+  }
+  if (name === 'date_bin' && args.length === 3 && (args[1].type === 'timestamptz' || args[1].type === 'timestamp')) {
+    const origin = resolve(args[2], args[1].type);
+    if (origin.kind !== 'const' || origin.text === null) unsupported();
+    return dateBinOf(interval(args[0]), args[1].expr, String(constantValue(origin.text, origin.type)));
   }
   if (name === 'mod' && args.length === 2) {
     const type = commonType(args);

@@ -10,7 +10,7 @@ import { NeedsStore } from './needs-store.ts';
 import type { NonNullValue } from '../values/index.ts';
 import type { ExprType } from './expr.ts';
 import { jsonbExists, jsonbField, jsonbText, type Jsonb } from './jsonb.ts';
-import { dateTrunc, formatTimestamp } from './timestamp.ts';
+import { dateBin, dateTrunc, formatTimestamp } from './timestamp.ts';
 
 export { NeedsStore };
 
@@ -381,6 +381,8 @@ export const functions: Readonly<Record<string, Fn>> = {
   jsonb_object_field_text: (d, k) => jsonbText(jsonbField(d as unknown as Jsonb, s(k))),
   jsonb_array_element_text: (d, i) => jsonbText(jsonbField(d as unknown as Jsonb, n(i))),
   jsonb_exists: (d, k) => jsonbExists(d as unknown as Jsonb, s(k)),
+  date_bin: (stride, ts, origin) => dateBin(n(stride), n(ts), n(origin)),
+  timestamp_pl_micros: (ts, micros) => n(ts) + n(micros),
   date_trunc: (unit, ts) => {
     // Before 1900 a session's zone may be local mean time, offset by seconds: the store's job.
     if (n(ts) < -2208988800000000) throw new NeedsStore('date_trunc before 1900');

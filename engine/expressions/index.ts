@@ -2,7 +2,7 @@
 export type { CompiledParts, Expr, ExprType } from './expr.ts';
 export { compile, comparisonPrefix, constantValue, type Evaluator } from './evaluate.ts';
 export { castFunction, functions, NeedsStore, outputText, posixRegExp } from './functions.ts';
-export { dateTrunc, formatTimestamp, isDateTruncUnit, zoneFreeUnits } from './timestamp.ts';
+export { dateTrunc, fixedInterval, formatTimestamp, isDateTruncUnit, zoneFreeUnits } from './timestamp.ts';
 
 import { toPgText, type NonNullValue } from '../values/index.ts';
 import { formatTimestamp as timestampText } from './timestamp.ts';

@@ -129,3 +129,51 @@ export function dateTrunc(unit: string, micros: number): number {
   }
   return utcMillis(truncatedYear, month, day) * 1000;
 }
+
+const intervalUnits: Record<string, number> = {
+  microsecond: 1, microseconds: 1, us: 1, usec: 1, usecs: 1,
+  millisecond: 1000, milliseconds: 1000, ms: 1000, msec: 1000, msecs: 1000,
+  second: 1_000_000, seconds: 1_000_000, sec: 1_000_000, secs: 1_000_000, s: 1_000_000,
+  minute: 60_000_000, minutes: 60_000_000, min: 60_000_000, mins: 60_000_000, m: 60_000_000,
+  hour: 3_600_000_000, hours: 3_600_000_000, hr: 3_600_000_000, hrs: 3_600_000_000, h: 3_600_000_000,
+  day: 86_400_000_000, days: 86_400_000_000, d: 86_400_000_000,
+};
+
+/**
+ * An interval constant of fixed length ('5 minutes', '1 hour 30 minutes',
+ * '00:05:00', '1 day'), as { micros, days }: days apart, since adding a day
+ * to a timestamptz follows the session's time zone. Undefined for anything
+ * else (months, years, ISO 8601 forms, signs): the store evaluates those.
+ */
+export function fixedInterval(text: string): { micros: number; days: number } | undefined {
+  let micros = 0;
+  let days = 0;
+  let rest = text.trim().toLowerCase();
+  if (rest === '') return undefined;
+  while (rest !== '') {
+    const clock = /^(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?(?:\s+|$)/.exec(rest);
+    if (clock) {
+      micros += ((Number(clock[1]) * 60 + Number(clock[2])) * 60 + Number(clock[3] ?? 0)) * 1_000_000 + Number((clock[4] ?? '').padEnd(6, '0'));
+      rest = rest.slice(clock[0].length);
+      continue;
+    }
+    const term = /^(\d+(?:\.\d+)?)\s*([a-z]+)(?:\s+|$)/.exec(rest);
+    const unit = term && intervalUnits[term[2]];
+    if (!term || !unit) return undefined;
+    if (unit === 86_400_000_000) {
+      if (!Number.isInteger(Number(term[1]))) return undefined;
+      days += Number(term[1]);
+    } else {
+      const value = Number(term[1]) * unit;
+      if (!Number.isInteger(value)) return undefined;
+      micros += value;
+    }
+    rest = rest.slice(term[0].length);
+  }
+  return { micros, days };
+}
+
+/** date_bin(stride, ts, origin): the start of ts's bin (strides of fixed length only). */
+export function dateBin(stride: number, micros: number, origin: number): number {
+  return origin + Math.floor((micros - origin) / stride) * stride;
+}

@@ -69,11 +69,14 @@ const compiled = [
   "date_trunc('month', tl)", "date_trunc('quarter', tl)", "date_trunc('year', tl)", "date_trunc('decade', tl)", "date_trunc('century', tl)", "date_trunc('millennium', tl)",
   "ts > '2026-01-01T00:00:00Z'", "ts = '2026-03-01 12:00:00+01'", "tl <= '2026-02-01 00:00'", 'ts IS NULL', 'tl::text', "date_trunc('minute', ts) = date_trunc('minute', ts)",
   "coalesce(tl, '2000-01-01')", "(j->>'a') || '@' || tl",
+  "date_round(ts, '5 minutes')", "date_round(ts, interval '1 hour')", "date_round(ts, '1 day')", "date_round(ts, '00:00:07.5')", "date_bin('15 minutes', tl, '2001-01-01')",
+  "date_bin(interval '90 seconds', ts, '2000-01-01T00:00:30Z')", 'minute(ts)', 'second(ts)', "ts + interval '1 hour'", "ts - '30 minutes'::interval",
+  "tl + interval '2 days 03:00:00'", "interval '10 seconds' + tl", "tl - interval '1.5 hours'",
   "t LIKE 'a%'", "t LIKE '%b_'", "u NOT LIKE '%\\%%'", "t ILIKE 'A%'", 't LIKE u', "t ~ '^a.*b$'", "u ~* 'B+'", "t !~ '[0-9]'", "t ~ '\\d'",
 ];
 
 /** Expressions left to the store: the engine could not promise PostgreSQL's answer. */
-const notCompiled = ["date_trunc('hour', ts)", 'ts::text', 'ts::timestamp', "ts > '2026-01-01'", "date_trunc('minute', ts, 'UTC')", "j->'o'", "j @> '{\"a\": \"x\"}'", "j::text", "j #>> '{\"o\",k}'", "t < 'b'", 'i4 * 1.5', 'i4::numeric', 'round(i4)', "substring(t, 'a.c')", "t ~ '[[:alpha:]]'", 'greatest(t, u)', "t ~ '(?i)a'", 'now()', 'i4 + f8::real', "t::varchar(2)"];
+const notCompiled = ["ts + interval '1 day'", "tl + interval '1 month'", "date_round(tl, '5 minutes')", "date_round(ts, '1 mon')", "ts > now() - interval '1 hour'", 'hour(ts)', "date_trunc('hour', ts)", 'ts::text', 'ts::timestamp', "ts > '2026-01-01'", "date_trunc('minute', ts, 'UTC')", "j->'o'", "j @> '{\"a\": \"x\"}'", "j::text", "j #>> '{\"o\",k}'", "t < 'b'", 'i4 * 1.5', 'i4::numeric', 'round(i4)', "substring(t, 'a.c')", "t ~ '[[:alpha:]]'", 'greatest(t, u)', "t ~ '(?i)a'", 'now()', 'i4 + f8::real', "t::varchar(2)"];
 
 const random = rng(4242);
 const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
@@ -118,6 +121,12 @@ const rows = Array.from({ length: 300 }, randomRow);
 beforeAll(async () => {
   await loadParser();
   db = await PGlite.create();
+  // PipelineDB's time functions, as Sluice's catalog defines them (sql/catalog.ts).
+  await db.exec(`
+    CREATE FUNCTION date_round(ts timestamptz, step interval) RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$ SELECT date_bin(step, ts, timestamptz '2000-01-01 00:00:00+00') $$;
+    CREATE FUNCTION minute(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE AS $$ SELECT date_trunc('minute', ts) $$;
+    CREATE FUNCTION second(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE AS $$ SELECT date_trunc('second', ts) $$;
+    CREATE FUNCTION hour(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE AS $$ SELECT date_trunc('hour', ts) $$;`);
   await db.exec(`CREATE TABLE s (id int, ${columns.map(([name, type]) => `${name} ${type}`).join(', ')})`);
   for (const [id, row] of rows.entries()) {
     await db.query(`INSERT INTO s VALUES ($1, ${row.map((_, i) => `$${i + 2}`).join(', ')})`, [id, ...row]);
