@@ -1018,26 +1018,7 @@ END $$;
 -- new one, in TDigest.compress's operations and order, so the same doubles.
 CREATE OR REPLACE FUNCTION public.dist_add(state bytea, value double precision, count double precision DEFAULT 1) RETURNS bytea LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
-  c record;
-  n int;
-  comp float8;
-  lo float8;
-  hi float8;
-  total float8;
-  normalizer float8;
-  half_pi float8 := pi() / 2;
-  out_m float8[] := '{}';
-  out_w float8[] := '{}';
-  cnt int := 0;
-  so_far float8 := 0;
-  lim float8 := 0;
-  cur_m float8 := 0;
-  cur_w float8 := 0;
-  i int := 1;
-  j int := 1;
-  m float8;
-  w float8;
-  k float8;
+  one text;
 BEGIN
   IF state IS NULL THEN
     RETURN NULL;
@@ -1049,57 +1030,9 @@ BEGIN
   IF count IS NULL OR NOT (count > 0) OR count = 'Infinity'::float8 THEN
     RAISE EXCEPTION 'weight must be positive' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  SELECT * INTO c FROM sluice.tdigest_centroids(state);
-  n := coalesce(cardinality(c.means), 0);
-  comp := sluice.sk_f64(state, 2);
-  IF n = 0 THEN
-    lo := value;
-    hi := value;
-  ELSE
-    lo := least(sluice.sk_f64(state, 10), value);
-    hi := greatest(sluice.sk_f64(state, 18), value);
-  END IF;
-  total := c.total + count;
-  normalizer := comp / (2 * pi());
-  WHILE i <= n OR j <= 1 LOOP
-    IF j > 1 OR (i <= n AND c.means[i] <= value) THEN
-      m := c.means[i];
-      w := c.weights[i];
-      i := i + 1;
-    ELSE
-      m := value;
-      w := count;
-      j := j + 1;
-    END IF;
-    IF cur_w = 0 THEN
-      cur_m := m;
-      cur_w := w;
-      k := normalizer * asin(2 * 0::float8 - 1) + 1;
-      lim := total * (CASE WHEN k / normalizer >= half_pi THEN 1 ELSE (sin(k / normalizer) + 1) / 2 END);
-      CONTINUE;
-    END IF;
-    IF so_far + cur_w + w <= lim THEN
-      cur_w := cur_w + w;
-      cur_m := cur_m + ((m - cur_m) * w) / cur_w;
-    ELSE
-      cnt := cnt + 1;
-      out_m[cnt] := cur_m;
-      out_w[cnt] := cur_w;
-      so_far := so_far + cur_w;
-      k := normalizer * asin(2 * least(1::float8, greatest(0::float8, so_far / total)) - 1) + 1;
-      lim := total * (CASE WHEN k / normalizer >= half_pi THEN 1 ELSE (sin(k / normalizer) + 1) / 2 END);
-      cur_m := m;
-      cur_w := w;
-    END IF;
-  END LOOP;
-  IF cur_w > 0 THEN
-    cnt := cnt + 1;
-    out_m[cnt] := cur_m;
-    out_w[cnt] := cur_w;
-  END IF;
-  RETURN decode('0202' || sluice.sk_f64_hex(comp) || sluice.sk_f64_hex(lo) || sluice.sk_f64_hex(hi) || lpad(to_hex(cnt), 8, '0')
-    || (SELECT string_agg(sluice.sk_f64_hex(x), '' ORDER BY o) FROM unnest(out_m) WITH ORDINALITY AS u(x, o))
-    || (SELECT string_agg(sluice.sk_f64_hex(x), '' ORDER BY o) FROM unnest(out_w) WITH ORDINALITY AS u(x, o)), 'hex');
+  -- Adding a value is merging the digest of that one centroid (TDigest.add compresses the same way).
+  one := sluice.sk_f64_hex(value);
+  RETURN sluice.tdigest_merge(state, decode('0202' || encode(substring(state FROM 3 FOR 8), 'hex') || one || one || '00000001' || one || sluice.sk_f64_hex(count), 'hex'));
 END $$;
 
 -- 64-bit words as bigint (two's complement): products and sums modulo 2^64, logical shifts.
