@@ -22,7 +22,7 @@ export function compileExpression(node: unknown, stream: Stream, expected: strin
     throw err;
   }
   if (!typed) return undefined;
-  const expr = typed.type === 'unknown' ? resolve(typed, 'text') : typed.type === 'numeric' || typed.type === 'interval' ? undefined : typed.expr;
+  const expr = typed.type === 'unknown' ? resolve(typed, 'text') : typed.type === 'interval' ? undefined : typed.expr;
   // The safety net: the type worked out here must be PostgreSQL's own (varchar holds text).
   const want = expected === 'varchar' ? 'text' : expected;
   // jsonb is read inside expressions, never handed on as a value.
@@ -39,14 +39,13 @@ function unsupported(): never {
 type Typed =
   | { type: ExprType; expr: Expr }
   | { type: 'unknown'; text: string | null }
-  | { type: 'numeric'; text: string }
   /** An interval constant of fixed length (days apart: a day in a time zone may not be 24 hours). */
   | { type: 'interval'; micros: number; days: number };
 
-const streamTypes: Record<string, ExprType> = { int2: 'int2', int4: 'int4', int8: 'int8', float8: 'float8', bool: 'bool', text: 'text', varchar: 'text' };
+const streamTypes: Record<string, ExprType> = { int2: 'int2', int4: 'int4', int8: 'int8', numeric: 'numeric', float8: 'float8', bool: 'bool', text: 'text', varchar: 'text' };
 /** Column types the engine holds as their text and reads when an expression needs them. */
 const heldAsText: Record<string, ExprType> = { jsonb: 'jsonb', timestamptz: 'timestamptz', timestamp: 'timestamp' };
-const numberRank: Record<string, number> = { int2: 1, int4: 2, int8: 3, float8: 4 };
+const numberRank: Record<string, number> = { int2: 1, int4: 2, int8: 3, numeric: 3.5, float8: 4 };
 
 function typed(expr: Expr): Typed {
   return { type: expr.type, expr };
@@ -118,12 +117,12 @@ function constant(c: AstFields): Typed {
     const text = (c.fval as { fval: string }).fval;
     // An integer literal past int4 is int8 when it fits, else numeric.
     if (/^-?\d+$/.test(text) && BigInt(text) >= -(2n ** 63n) && BigInt(text) < 2n ** 63n) return typed({ kind: 'const', text, type: 'int8' });
-    return { type: 'numeric', text };
+    return typed({ kind: 'const', text, type: 'numeric' });
   }
   return unsupported();
 }
 
-/** An untyped literal (or numeric literal) given a type, as PostgreSQL coerces it; a typed expression cast implicitly. */
+/** An untyped literal given a type, as PostgreSQL coerces it; a typed expression cast implicitly (integers, numeric, double precision). */
 function resolve(t: Typed, type: ExprType): Expr {
   if (t.type === 'unknown') {
     // A literal the engine cannot read as the type (PostgreSQL's error, a spelling left to the store) stays SQL.
@@ -134,8 +133,6 @@ function resolve(t: Typed, type: ExprType): Expr {
     }
     return { kind: 'const', text: t.text, type };
   }
-  // A numeric literal next to double precision becomes one (numeric → float8 is implicit).
-  if (t.type === 'numeric') return type === 'float8' ? { kind: 'const', text: t.text, type } : unsupported();
   if (t.type === 'interval') return unsupported();
   if (t.type === type) return t.expr;
   if (numberRank[t.type] && numberRank[type] && numberRank[t.type] < numberRank[type]) return { kind: 'cast', arg: t.expr, type };
@@ -143,7 +140,7 @@ function resolve(t: Typed, type: ExprType): Expr {
 }
 
 function known(t: Typed, fallback: ExprType): Expr {
-  return t.type === 'unknown' ? resolve(t, fallback) : t.type === 'numeric' || t.type === 'interval' ? unsupported() : t.expr;
+  return t.type === 'unknown' ? resolve(t, fallback) : t.type === 'interval' ? unsupported() : t.expr;
 }
 
 /** An interval constant: a typed one, or a literal where an interval is expected. */
@@ -164,17 +161,13 @@ function commonType(args: Typed[]): ExprType {
   const types = new Set(args.map((a) => a.type).filter((t) => t !== 'unknown'));
   if (types.size === 0) return 'text';
   if (types.has('jsonb') || types.has('interval')) unsupported();
-  if (types.has('numeric')) {
-    if (!types.has('float8')) unsupported();
-    types.delete('numeric');
-  }
   if ([...types].every((t) => numberRank[t])) return [...types].reduce((a, b) => (numberRank[a] >= numberRank[b] ? a : b)) as ExprType;
   if (types.size === 1) return [...types][0] as ExprType;
   return unsupported();
 }
 
 const castTargets: Record<string, ExprType> = {
-  int2: 'int2', int4: 'int4', int8: 'int8', float8: 'float8', bool: 'bool', text: 'text', varchar: 'text', timestamptz: 'timestamptz', timestamp: 'timestamp',
+  int2: 'int2', int4: 'int4', int8: 'int8', numeric: 'numeric', float8: 'float8', bool: 'bool', text: 'text', varchar: 'text', timestamptz: 'timestamptz', timestamp: 'timestamp',
 };
 
 function cast(c: AstFields, stream: Stream): Typed {
@@ -188,13 +181,13 @@ function cast(c: AstFields, stream: Stream): Typed {
   // jsonb prints normalized, timestamptz in the session's zone: the store's job.
   if (arg.type === 'jsonb' || arg.type === 'timestamptz') unsupported();
   if (arg.type === 'unknown') return typed(resolve(arg, target));
-  if (arg.type === 'numeric') return target === 'float8' ? typed({ kind: 'const', text: arg.text, type: 'float8' }) : unsupported();
   if (arg.type === 'interval') return unsupported();
   if (arg.type === target) return arg;
   const castable =
     target === 'text' ||
     (arg.type === 'text' && target !== 'timestamptz') ||
-    (numberRank[arg.type] && numberRank[target]) ||
+    // float8 to numeric keeps 15 significant digits (float8_numeric): the store's job.
+    (numberRank[arg.type] && numberRank[target] && !(arg.type === 'float8' && target === 'numeric')) ||
     (arg.type === 'bool' && target === 'int4') ||
     (arg.type === 'int4' && target === 'bool');
   if (!castable) unsupported();
@@ -237,7 +230,7 @@ function operator(e: AstFields, stream: Stream): Typed {
     // Unary minus (a negative literal is already a constant).
     if (name !== '-') unsupported();
     const arg = translate(e.rexpr, stream);
-    if (arg.type === 'unknown' || arg.type === 'numeric' || arg.type === 'interval' || !numberRank[arg.type]) unsupported();
+    if (arg.type === 'unknown' || arg.type === 'interval' || !numberRank[arg.type]) unsupported();
     return typed({ kind: 'call', fn: `${arg.type}um`, args: [arg.expr], type: arg.type });
   }
   const [a, b] = [translate(e.lexpr, stream), translate(e.rexpr, stream)];
@@ -247,7 +240,8 @@ function operator(e: AstFields, stream: Stream): Typed {
   if (!arithmetic[name]) unsupported();
   if (a.type === 'interval' || b.type === 'interval') return timestampPlusInterval(name, a, b);
   const type = commonType([a, b]);
-  if (!numberRank[type] || (name === '%' && type === 'float8')) unsupported();
+  // numeric division's scale rules are the store's; float8 has no %.
+  if (!numberRank[type] || (name === '%' && type === 'float8') || (type === 'numeric' && (name === '/' || name === '%'))) unsupported();
   return typed({ kind: 'call', fn: `${type}${arithmetic[name]}`, args: [resolve(a, type), resolve(b, type)], type });
 }
 
@@ -307,7 +301,7 @@ function inList(e: AstFields, name: string, stream: Stream): Typed {
 function concatenate(a: Typed, b: Typed): Typed {
   const asText = (t: Typed): Expr => {
     if (t.type === 'unknown') return resolve(t, 'text');
-    if (t.type === 'numeric' || t.type === 'interval' || t.type === 'jsonb' || t.type === 'timestamptz') return unsupported();
+    if (t.type === 'interval' || t.type === 'jsonb' || t.type === 'timestamptz') return unsupported();
     return t.type === 'text' ? t.expr : { kind: 'cast', arg: t.expr, type: 'text' };
   };
   if (a.type !== 'text' && b.type !== 'text' && !(a.type === 'unknown' || b.type === 'unknown')) unsupported();
@@ -382,7 +376,7 @@ const textFunctions: Record<string, Record<number, { args: ExprType[]; fn: strin
 
 /** Functions of one number whose implementation follows its type. */
 const numberFunctions: Record<string, { types: ExprType[]; fn: (type: ExprType) => string }> = {
-  abs: { types: ['int2', 'int4', 'int8', 'float8'], fn: (t) => `${t}abs` },
+  abs: { types: ['int2', 'int4', 'int8', 'numeric', 'float8'], fn: (t) => `${t}abs` },
   floor: { types: ['float8'], fn: () => 'floor' },
   ceil: { types: ['float8'], fn: () => 'ceil' },
   ceiling: { types: ['float8'], fn: () => 'ceil' },
@@ -411,7 +405,7 @@ function call(f: AstFields, stream: Stream): Typed {
   const numeric = numberFunctions[name];
   if (numeric && args.length === 1) {
     const arg = args[0];
-    if (arg.type === 'unknown' || arg.type === 'numeric' || arg.type === 'interval' || !numeric.types.includes(arg.type)) unsupported();
+    if (arg.type === 'unknown' || arg.type === 'interval' || !numeric.types.includes(arg.type)) unsupported();
     return typed({ kind: 'call', fn: numeric.fn(arg.type), args: [arg.expr], type: arg.type });
   }
   if (name === 'date_trunc' && args.length === 2) {

@@ -1,5 +1,5 @@
 import type { RowBatch } from '../batch.ts';
-import { parseBool, parseFloat8, parseInt2, parseInt4, parseInt8, type NonNullValue, type Value } from '../values/index.ts';
+import { numericInputFunction, parseBool, parseFloat8, parseInt2, parseInt4, parseInt8, type NonNullValue, type Value } from '../values/index.ts';
 import type { Expr, ExprType } from './expr.ts';
 import { castFunction, functions } from './functions.ts';
 import { jsonbPath, jsonbText, parseJsonb, type Jsonb } from './jsonb.ts';
@@ -12,6 +12,7 @@ const parsers: Record<ExprType, (text: string) => NonNullValue> = {
   int2: parseInt2,
   int4: parseInt4,
   int8: parseInt8,
+  numeric: numericInputFunction(-1),
   float8: parseFloat8,
   bool: parseBool,
   text: (t) => t,
@@ -210,6 +211,8 @@ export function comparisonPrefix(type: ExprType): string {
       return 'int';
     case 'int8':
       return 'int8';
+    case 'numeric':
+      return 'numeric';
     case 'float8':
       return 'float8';
     case 'bool':

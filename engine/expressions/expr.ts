@@ -7,7 +7,7 @@
  */
 
 /** The types compiled expressions compute in (pg_type.typname). */
-export type ExprType = 'int2' | 'int4' | 'int8' | 'float8' | 'bool' | 'text' | 'jsonb' | 'timestamptz' | 'timestamp';
+export type ExprType = 'int2' | 'int4' | 'int8' | 'numeric' | 'float8' | 'bool' | 'text' | 'jsonb' | 'timestamptz' | 'timestamp';
 
 export type Expr =
   /** A stream column, by its position in the stream (its values already of `type`). */

@@ -7,10 +7,11 @@
  */
 import { SqlError, SqlState } from '../errors.ts';
 import { NeedsStore } from './needs-store.ts';
-import type { NonNullValue } from '../values/index.ts';
+import { parseFloat8, type NonNullValue } from '../values/index.ts';
 import type { ExprType } from './expr.ts';
 import { jsonbExists, jsonbField, jsonbText, type Jsonb } from './jsonb.ts';
 import { dateBin, dateTrunc, formatTimestamp } from './timestamp.ts';
+import { numericAbs, numericAdd, numericCmp, numericMul, numericNeg, numericSub, numericToInteger } from './numeric.ts';
 
 export { NeedsStore };
 
@@ -345,6 +346,12 @@ export const functions: Readonly<Record<string, Fn>> = {
   ...comparisons('int', numberCmp),
   ...comparisons('int8', (a, c) => (b(a) < b(c) ? -1 : b(a) > b(c) ? 1 : 0)),
   ...comparisons('float8', (a, c) => float8Cmp(n(a), n(c))),
+  ...comparisons('numeric', (a, c) => numericCmp(s(a), s(c))),
+  numericpl: (a, c) => numericAdd(s(a), s(c)),
+  numericmi: (a, c) => numericSub(s(a), s(c)),
+  numericmul: (a, c) => numericMul(s(a), s(c)),
+  numericum: (a) => numericNeg(s(a)),
+  numericabs: (a) => numericAbs(s(a)),
   ...comparisons('bool', (a, c) => Number(a) - Number(c)),
   texteq: (a, c) => a === c,
   textne: (a, c) => a !== c,
@@ -396,6 +403,12 @@ export function castFunction(from: ExprType, to: ExprType, parse: Record<ExprTyp
   if (to === 'text') return (v) => outputText(from, v);
   if (from === 'text') return (v) => parse[to](v as string);
   const small = from === 'int2' || from === 'int4';
+  if (to === 'numeric') return small || from === 'int8' ? (v) => String(v) : undefined;
+  if (from === 'numeric') {
+    if (to === 'float8') return (v) => parseFloat8(v as string);
+    if (to === 'int2' || to === 'int4' || to === 'int8') return (v) => numericToInteger(v as string, to);
+    return undefined;
+  }
   switch (to) {
     case 'int2':
       if (small) return (v) => int2(n(v));

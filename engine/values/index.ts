@@ -17,6 +17,7 @@ export {
   numericToString,
   numericTypmod,
   parseNumeric,
+  pow10,
   NUMERIC_INFINITY,
   NUMERIC_NAN,
   NUMERIC_NEGATIVE_INFINITY,

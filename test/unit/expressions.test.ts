@@ -30,6 +30,7 @@ const columns = [
   ['t', 'text', 'text'],
   ['u', 'text', 'text'],
   ['v', 'character varying', 'varchar'],
+  ['n', 'numeric', 'numeric'],
   ['j', 'jsonb', 'jsonb'],
   ['ts', 'timestamptz', 'timestamptz'],
   ['tl', 'timestamp', 'timestamp'],
@@ -69,6 +70,8 @@ const compiled = [
   "date_trunc('month', tl)", "date_trunc('quarter', tl)", "date_trunc('year', tl)", "date_trunc('decade', tl)", "date_trunc('century', tl)", "date_trunc('millennium', tl)",
   "ts > '2026-01-01T00:00:00Z'", "ts = '2026-03-01 12:00:00+01'", "tl <= '2026-02-01 00:00'", 'ts IS NULL', 'tl::text', "date_trunc('minute', ts) = date_trunc('minute', ts)",
   "coalesce(tl, '2000-01-01')", "(j->>'a') || '@' || tl",
+  'n + n', 'n - i4', 'n * n', 'n * 2', 'i4 * 1.5', '-n', 'abs(n)', 'n > 0', 'n = 1.5', 'n < f8', 'n + f8', 'n::int4', 'n::int8', 'n::int2', 'n::float8', 'i4::numeric',
+  "t::numeric", 'n::text', "n || 'x'", 'greatest(n, i4)', 'coalesce(n, 0)', 'n IN (1, 1.50, 2)', 'CASE WHEN b THEN n ELSE i2 END', 'n BETWEEN -1 AND 1', '0.1 + 0.2', '1e3 * n',
   "date_round(ts, '5 minutes')", "date_round(ts, interval '1 hour')", "date_round(ts, '1 day')", "date_round(ts, '00:00:07.5')", "date_bin('15 minutes', tl, '2001-01-01')",
   "date_bin(interval '90 seconds', ts, '2000-01-01T00:00:30Z')", 'minute(ts)', 'second(ts)', "ts + interval '1 hour'", "ts - '30 minutes'::interval",
   "tl + interval '2 days 03:00:00'", "interval '10 seconds' + tl", "tl - interval '1.5 hours'",
@@ -76,7 +79,7 @@ const compiled = [
 ];
 
 /** Expressions left to the store: the engine could not promise PostgreSQL's answer. */
-const notCompiled = ["ts + interval '1 day'", "tl + interval '1 month'", "date_round(tl, '5 minutes')", "date_round(ts, '1 mon')", "ts > now() - interval '1 hour'", 'hour(ts)', "date_trunc('hour', ts)", 'ts::text', 'ts::timestamp', "ts > '2026-01-01'", "date_trunc('minute', ts, 'UTC')", "j->'o'", "j @> '{\"a\": \"x\"}'", "j::text", "j #>> '{\"o\",k}'", "t < 'b'", 'i4 * 1.5', 'i4::numeric', 'round(i4)', "substring(t, 'a.c')", "t ~ '[[:alpha:]]'", 'greatest(t, u)', "t ~ '(?i)a'", 'now()', 'i4 + f8::real', "t::varchar(2)"];
+const notCompiled = ['n / 2', 'n % 3', 'f8::numeric', 'round(n)', "ts + interval '1 day'", "tl + interval '1 month'", "date_round(tl, '5 minutes')", "date_round(ts, '1 mon')", "ts > now() - interval '1 hour'", 'hour(ts)', "date_trunc('hour', ts)", 'ts::text', 'ts::timestamp', "ts > '2026-01-01'", "date_trunc('minute', ts, 'UTC')", "j->'o'", "j @> '{\"a\": \"x\"}'", "j::text", "j #>> '{\"o\",k}'", "t < 'b'", 'round(i4)', "substring(t, 'a.c')", "t ~ '[[:alpha:]]'", 'greatest(t, u)', "t ~ '(?i)a'", 'now()', 'i4 + f8::real', "t::varchar(2)"];
 
 const random = rng(4242);
 const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)];
@@ -94,6 +97,7 @@ function randomRow(): (string | null)[] {
     maybe(pick(['', 'a', 'ab', 'abc', ' a b ', 'b_a', 'A%', 'aXb', '12', '1e3', 'é', 'Straße', 'x%y', 'ab\\c', '42', ' 7 ', 'true'])),
     maybe(pick(['a', 'B', 'b c', 'a%', '%%', 'bbb', 'ß', 'yes', 'no', '3'])),
     maybe(pick(['x', 'y', 'abc', ''])),
+    maybe(random() < 0.05 ? pick(['NaN', 'Infinity']) : pick(['0', '1.5', '1.50', '-2.5', '0.5', '2147483647.5', '-0.000', '123456789012345678901234567890.123', '1e-20', String(Math.round(random() * 1e6) / 100), '32767.49', '-32768.5'])),
     maybe(
       pick([
         '{"a": "x", "n": 1.50, "b": true, "c": null, "o": {"k": "v"}, "arr": [1, "two", 3e2]}',
