@@ -6,6 +6,7 @@
  *   BENCH_MODES=exactly_once npm run bench:etl              # one mode only (comma-separated list)
  *   BENCH_MAXBYTES=524288 npm run bench:etl                 # adds maxbytes '524288' to the source's options
  *   BENCH_STALL_MS=60000 npm run bench:etl                  # give up on a mode after this long without progress (120 s)
+ *   SLUICE_COMPILE_EXPRESSIONS=off npm run bench:etl        # the store evaluates the transform (as before it compiled)
  *   SLUICE_LOG_LEVEL=warn npm run bench:etl                 # Sluice's own log lines (pino JSON) on stdout too
  *
  * A topic `etl.in` (8 partitions) is pre-filled once with ~105-byte JSON messages; 9 of every 10 have
@@ -254,6 +255,7 @@ async function runMode(mode: 'at_least_once' | 'exactly_once'): Promise<void> {
     report({
       bench: 'etl',
       mode,
+      evaluation: (await sql.query(`SELECT sluice.view_evaluation('clean_${suffix}') AS e`)).rows[0].e,
       messages_in: total,
       ...(maxBytes ? { source_maxbytes: Number(maxBytes) } : {}),
       messages_out_expected: expected,

@@ -1,5 +1,6 @@
 import type { RowBatch } from './batch.ts';
-import { ContinuousTransform } from './continuous-transform.ts';
+import { ContinuousTransform, engineMessages, givenMessagesSql, type EngineRows } from './continuous-transform.ts';
+import { NeedsStore, outputText } from './expressions/index.ts';
 import { ContinuousView, outputStreamName, type Change } from './continuous-view.ts';
 import { SqlError, SqlState } from './errors.ts';
 import { arrayLiteral } from './sql-text.ts';
@@ -207,6 +208,8 @@ export class Engine {
    */
   private async applyTransform(conn: StoreConnection, transform: ContinuousTransform, batch: RowBatch, output: Stream | undefined): Promise<void> {
     if (!transform.active || batch.length === 0) return;
+    const computed = transform.rendersTimestamptz && !(await sessionInUtc(conn)) ? undefined : transform.evaluate(batch);
+    if (computed && (await this.applyEngineRows(conn, transform, computed, output))) return;
     const params = transform.params(batch);
     await transform.callTrigger(conn, params);
     for (const target of transform.plan.transform.kafka ?? []) await this.sinksOrFail().write(conn, target, transform.messagesSql(target), params);
@@ -230,6 +233,47 @@ export class Engine {
       await this.deliver(conn, stream, derived);
     }
     if (output) await this.deliver(conn, output, rowsToBatch(output, names, rows));
+  }
+
+  /**
+   * A transform's rows computed by the engine, sent on without the store
+   * evaluating them: Kafka messages rendered in JS, rows for other streams as
+   * text. False (nothing written) when some target needs the store's SQL.
+   */
+  private async applyEngineRows(conn: StoreConnection, transform: ContinuousTransform, computed: EngineRows, output: Stream | undefined): Promise<boolean> {
+    const into = transform.plan.transform.insertInto.map((target) => this.stream(target.schema, target.name));
+    if (into.some((s) => !s)) return false;
+    const writes: { target: KafkaSinkTarget; messages: { keys: (string | null)[]; values: string[] } }[] = [];
+    try {
+      for (const target of transform.plan.transform.kafka ?? []) {
+        const messages = engineMessages(computed, target);
+        if (!messages) return false;
+        writes.push({ target, messages });
+      }
+      for (const stream of into as Stream[]) {
+        const target = streamSinkTarget(stream);
+        if (!target) continue;
+        const messages = engineMessages(computed, target, stream);
+        if (!messages) return false;
+        writes.push({ target, messages });
+      }
+    } catch (err) {
+      if (err instanceof NeedsStore) return false;
+      throw err;
+    }
+    for (const { target, messages } of writes) {
+      if (messages.values.length) await this.sinksOrFail().write(conn, target, givenMessagesSql, [arrayLiteral(messages.keys), arrayLiteral(messages.values)]);
+    }
+    const rowTargets = (into as Stream[]).filter((s) => !s.kafkaOptions);
+    if ((rowTargets.length === 0 && !output) || computed.rows.length === 0) return true;
+    const rows = computed.rows.map((row) => row.map((v, i) => (v === null ? null : outputText(computed.types[i], v))));
+    for (const stream of rowTargets) {
+      const derived = rowsToBatch(stream, computed.names, rows);
+      await validateInStore(conn, stream, derived);
+      await this.deliver(conn, stream, derived);
+    }
+    if (output) await this.deliver(conn, output, rowsToBatch(output, computed.names, rows));
+    return true;
   }
 
   /**
@@ -306,4 +350,17 @@ async function validateInStore(conn: StoreConnection, stream: Stream, batch: Row
     casts.push(`$${params.length}::${column.type}[] IS NULL`);
   });
   if (casts.length) await conn.query(`SELECT ${casts.join(', ')}`, params);
+}
+
+const utcZones = new Set(['UTC', 'Etc/UTC', 'UCT', 'Etc/UCT', 'GMT', 'Etc/GMT', 'GMT0', 'Etc/GMT0', 'GMT+0', 'GMT-0', 'Etc/GMT+0', 'Etc/GMT-0', 'Greenwich', 'Etc/Greenwich', 'Universal', 'Etc/Universal', 'Zulu', 'Etc/Zulu']);
+const sessionZones = new WeakMap<StoreConnection, boolean>();
+
+/** Whether a store session prints timestamptz in UTC (what the engine's rendering assumes); asked once per session. */
+async function sessionInUtc(conn: StoreConnection): Promise<boolean> {
+  let utc = sessionZones.get(conn);
+  if (utc === undefined) {
+    utc = utcZones.has((await conn.query("SELECT current_setting('TimeZone')")).rows[0][0] as string);
+    sessionZones.set(conn, utc);
+  }
+  return utc;
 }

@@ -136,6 +136,8 @@ export interface TransformPlan {
   triggerTable?: { schema: string; name: string };
   /** `outputfunc=pipeline_kafka.emit_tuple(…)` / `emit_upserts(…)`: topics its rows are produced to. */
   kafka?: KafkaSinkTarget[];
+  /** WHERE and every output compiled for the engine, when it can evaluate them all. */
+  compiled?: { where?: Expr; outputs: Expr[] };
 }
 
 export interface ViewPlan {

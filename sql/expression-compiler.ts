@@ -185,7 +185,7 @@ function cast(c: AstFields, stream: Stream): Typed {
   if (arg.type === target) return arg;
   const castable =
     target === 'text' ||
-    (arg.type === 'text' && target !== 'timestamptz') ||
+    arg.type === 'text' ||
     // float8 to numeric keeps 15 significant digits (float8_numeric): the store's job.
     (numberRank[arg.type] && numberRank[target] && !(arg.type === 'float8' && target === 'numeric')) ||
     (arg.type === 'bool' && target === 'int4') ||

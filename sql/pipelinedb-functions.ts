@@ -92,12 +92,12 @@ const pipelinedbFunctions: SluiceFunction[] = [
     },
   },
   {
-    // Sluice's own: whether a view's batches are evaluated and aggregated by the engine (compiled) or by the store.
+    // Sluice's own: whether a view's (or transform's) batches are evaluated by the engine (compiled) or by the store.
     schema: 'sluice',
     name: 'view_evaluation',
     parameters: [{ name: 'name' }],
     resultType: textOid,
-    call: async (ctx, args) => (viewNamed(ctx, required(args, 'name')).aggregatesInEngine ? 'engine' : 'store'),
+    call: async (ctx, args) => (viewOrTransformNamed(ctx, required(args, 'name')).aggregatesInEngine ? 'engine' : 'store'),
   },
   {
     schema: 'pipelinedb',

@@ -4,6 +4,8 @@ import { qualifiedName, quoteIdent, quoteLiteral } from '../engine/sql-text.ts';
 import type { KafkaSinkTarget } from '../engine/sinks.ts';
 import type { Stream } from '../engine/stream.ts';
 import type { TransformPlan, ViewPlan } from '../engine/view-plan.ts';
+import type { Expr } from '../engine/expressions/index.ts';
+import { compileExpression } from './expression-compiler.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { deparse, fieldsOf, isStar, stringValue, transform } from './ast.ts';
 import {
@@ -66,6 +68,7 @@ export async function planTransform(
     }
   }
   const triggerTable = triggerFunction ? { schema: 'sluice', name: `transform_${view.schema}_${view.name}` } : undefined;
+  const compiled = plain && !triggerTable ? compileTransform(select, targets, stream, types.outputs.map((o) => o.type.typeName)) : undefined;
   const plan: ViewPlan = {
     schema: view.schema,
     name: view.name,
@@ -76,7 +79,7 @@ export async function planTransform(
     where: select.whereClause ? deparse(select.whereClause) : undefined,
     groups: [],
     aggregates: [],
-    transform: { outputs, insertInto, triggerTable, ...(kafka.length ? { kafka } : {}) },
+    transform: { outputs, insertInto, triggerTable, ...(kafka.length ? { kafka } : {}), ...(compiled ? { compiled } : {}) },
     definition,
   };
   if (plain && targets.some((t) => isStar(t.val))) plan.columns = stream.columns.map((c) => c.name);
@@ -91,6 +94,19 @@ export async function planTransform(
       : []),
   ];
   return { plan, ddl };
+}
+
+/**
+ * The transform's WHERE and outputs compiled for the engine, when all of
+ * them compile (SLUICE_COMPILE_EXPRESSIONS=off: never); `*` is the stream's columns.
+ */
+function compileTransform(select: AstFields, targets: AstFields[], stream: Stream, types: string[]): TransformPlan['compiled'] {
+  if (process.env.SLUICE_COMPILE_EXPRESSIONS === 'off') return undefined;
+  const nodes = targets.flatMap((t) => (isStar(t.val) ? stream.columns.map((c) => ({ ColumnRef: { fields: [{ String: { sval: c.name } }] } })) : [t.val]));
+  const outputs = nodes.map((node, i) => compileExpression(node, stream, types[i]));
+  const where = select.whereClause ? compileExpression(select.whereClause, stream, 'bool') : undefined;
+  if (outputs.some((o) => o === undefined) || (select.whereClause && !where)) return undefined;
+  return { ...(where ? { where } : {}), outputs: outputs as Expr[] };
 }
 
 /**

@@ -8,7 +8,8 @@ import { parseTimestamp, parseTimestamptz } from './timestamp.ts';
 /** A compiled expression: its value for row `r` of a batch. */
 export type Evaluator = (batch: RowBatch, r: number) => Value;
 
-const parsers: Record<ExprType, (text: string) => NonNullValue> = {
+/** Each type's input function (what a text literal or a text cast reads). */
+export const parsers: Record<ExprType, (text: string) => NonNullValue> = {
   int2: parseInt2,
   int4: parseInt4,
   int8: parseInt8,
