@@ -4,6 +4,7 @@ import { batchParams, batchSource } from './batch-source.ts';
 import { compile, keyText, NeedsStore, type Evaluator, type Expr } from './expressions/index.ts';
 import { distinctOnColumns, distinctOnConflictSql, distinctOnSelectSql } from './distinct-on.ts';
 import { isSketchAggregate } from './sketch-aggregates.ts';
+import { normalizeNumericText } from './sketches/index.ts';
 import { SketchMerger } from './sketch-merge.ts';
 import { arrayLiteral, qualifiedName, quoteIdent } from './sql-text.ts';
 import type { StoreConnection } from './store.ts';
@@ -35,6 +36,8 @@ export class ContinuousView {
   private readonly argValues: (Evaluator | undefined)[];
   private readonly filters: (Evaluator | undefined)[];
   private readonly where: Evaluator | undefined;
+  /** Per grouping key, what makes equal values one group when their texts differ (numeric 1.0 and 1.00). */
+  private readonly sameGroup: (((v: Value) => Value) | undefined)[];
   active = true;
 
   constructor(
@@ -50,6 +53,7 @@ export class ContinuousView {
     this.argValues = core.aggregates.map((a) => engineValue(stream, a.sourceColumn, a.compiledArg));
     this.filters = core.aggregates.map((a) => (a.compiledFilter ? compile(a.compiledFilter) : undefined));
     this.where = core.compiledWhere ? compile(core.compiledWhere) : undefined;
+    this.sameGroup = core.groups.map((g) => (g.typeName === 'numeric' ? (v: Value) => (v === null ? null : normalizeNumericText(v as string)) : undefined));
     this.engineEvaluated =
       (core.where === undefined || this.where !== undefined) &&
       core.from === undefined &&
@@ -155,10 +159,16 @@ export class ContinuousView {
     const accumulators = this.aggregates.map((a) => a.accumulator as Accumulator);
     const single = keyValues.length === 1;
     const key: Value[] = keyValues.map(() => null);
+    const groupedBy: Value[] = keyValues.map(() => null);
+    const sameGroup = this.sameGroup;
     for (let r = 0; r < batch.length; r++) {
       if (where && where(batch, r) !== true) continue;
-      for (let g = 0; g < keyValues.length; g++) key[g] = keyValues[g](batch, r);
-      const mapKey = single ? key[0] : keyValues.length === 0 ? 0 : compositeKey(key);
+      for (let g = 0; g < keyValues.length; g++) {
+        key[g] = keyValues[g](batch, r);
+        const normalize = sameGroup[g];
+        groupedBy[g] = normalize ? normalize(key[g]) : key[g];
+      }
+      const mapKey = single ? groupedBy[0] : keyValues.length === 0 ? 0 : compositeKey(groupedBy);
       let group = groups.get(mapKey);
       if (!group) {
         group = { key: key.slice(), states: accumulators.map((acc) => acc.init()) };

@@ -1,4 +1,4 @@
-import { comparisonPrefix, constantValue, fixedInterval, isDateTruncUnit, posixRegExp, zoneFreeUnits, type Expr, type ExprType } from '../engine/expressions/index.ts';
+import { compile, comparisonPrefix, constantValue, fixedInterval, outputText, isDateTruncUnit, posixRegExp, zoneFreeUnits, type Expr, type ExprType } from '../engine/expressions/index.ts';
 import type { Stream } from '../engine/stream.ts';
 import { canonicalTypeName } from '../engine/values/index.ts';
 import { columnRefParts, fieldsOf, functionName, nodeKind, stringValue, type AstFields, type AstNode } from './ast.ts';
@@ -48,7 +48,24 @@ const heldAsText: Record<string, ExprType> = { jsonb: 'jsonb', timestamptz: 'tim
 const numberRank: Record<string, number> = { int2: 1, int4: 2, int8: 3, numeric: 3.5, float8: 4 };
 
 function typed(expr: Expr): Typed {
-  return { type: expr.type, expr };
+  return { type: expr.type, expr: folded(expr) };
+}
+
+/**
+ * A call or cast of constants evaluated now, as PostgreSQL's planner folds
+ * it: `CASE WHEN x > 0 THEN 1 ELSE 1/0 END` fails every time in PostgreSQL,
+ * so the store evaluates such an expression (and reports the error).
+ */
+function folded(expr: Expr): Expr {
+  if ((expr.kind !== 'call' && expr.kind !== 'cast') || expr.type === 'jsonb') return expr;
+  const args = expr.kind === 'call' ? expr.args : [expr.arg];
+  if (!args.every((a) => a.kind === 'const')) return expr;
+  try {
+    const value = compile(expr)({ length: 0, columns: [] }, 0);
+    return { kind: 'const', text: value === null ? null : outputText(expr.type, value), type: expr.type };
+  } catch {
+    return unsupported();
+  }
 }
 
 function translate(node: unknown, stream: Stream): Typed {
@@ -115,7 +132,8 @@ function constant(c: AstFields): Typed {
   if (c.sval) return { type: 'unknown', text: (c.sval as { sval?: string }).sval ?? '' };
   if (c.fval) {
     const text = (c.fval as { fval: string }).fval;
-    // An integer literal past int4 is int8 when it fits, else numeric.
+    // An integer literal past int4 is int8 when it fits, else numeric (-2147483648 arrives here and is int4).
+    if (/^-?\d+$/.test(text) && BigInt(text) >= -(2n ** 31n) && BigInt(text) < 2n ** 31n) return typed({ kind: 'const', text, type: 'int4' });
     if (/^-?\d+$/.test(text) && BigInt(text) >= -(2n ** 63n) && BigInt(text) < 2n ** 63n) return typed({ kind: 'const', text, type: 'int8' });
     return typed({ kind: 'const', text, type: 'numeric' });
   }
@@ -394,8 +412,9 @@ function call(f: AstFields, stream: Stream): Typed {
   if (signature) {
     const resolved = args.map((a, i) => {
       const want = signature.args[i];
-      // An untyped literal could pick another overload (substring(x, 'pattern')): typed arguments only, text apart.
-      if (a.type === 'unknown' && want !== 'text') unsupported();
+      // An untyped literal could pick another overload (substring(x, 'pattern')): typed arguments only, text apart;
+      // a numeric picks the numeric one (sqrt(numeric)).
+      if ((a.type === 'unknown' && want !== 'text') || (a.type === 'numeric' && want !== 'numeric')) unsupported();
       const expr = resolve(a, want);
       if (expr.type !== want) unsupported();
       return expr;
@@ -430,7 +449,7 @@ function call(f: AstFields, stream: Stream): Typed {
   }
   if (name === 'mod' && args.length === 2) {
     const type = commonType(args);
-    if (!numberRank[type] || type === 'float8') unsupported();
+    if (!numberRank[type] || type === 'float8' || type === 'numeric') unsupported();
     return typed({ kind: 'call', fn: `${type}mod`, args: args.map((a) => resolve(a, type)), type });
   }
   return unsupported();

@@ -163,17 +163,19 @@ export function compile(expr: Expr): Evaluator {
       };
     }
     case 'in': {
+      // As PostgreSQL rewrites it: the constant items (two or more) first, as one `= ANY (…)`, then the others in order.
+      const constants = expr.items.filter((i) => i.kind === 'const');
+      const ordered = constants.length >= 2 ? [...constants, ...expr.items.filter((i) => i.kind !== 'const')] : expr.items;
       const arg = compile(expr.arg);
-      const items = expr.items.map(compile);
+      const items = ordered.map(compile);
       const eq = functions[expr.eq];
       const negated = expr.negated;
       return (batch, r) => {
         const v = arg(batch, r);
-        if (v === null) return null;
         let sawNull = false;
         for (const item of items) {
           const w = item(batch, r);
-          if (w === null) sawNull = true;
+          if (v === null || w === null) sawNull = true;
           else if (eq(v, w)) return !negated;
         }
         return sawNull ? null : negated;
@@ -225,6 +227,7 @@ export function comparisonPrefix(type: ExprType): string {
   }
 }
 
+/** A strict call: every argument is evaluated (an error in one counts even when another is NULL), then NULL in, NULL out. */
 function compileCall(fn: string, args: Evaluator[]): Evaluator {
   const f = functions[fn];
   if (!f) throw new Error(`no engine function ${fn}`);
@@ -240,20 +243,14 @@ function compileCall(fn: string, args: Evaluator[]): Evaluator {
       const [a, c] = args;
       return (batch, r) => {
         const x = a(batch, r);
-        if (x === null) return null;
         const y = c(batch, r);
-        return y === null ? null : f(x, y);
+        return x === null || y === null ? null : f(x, y);
       };
     }
     default:
       return (batch, r) => {
-        const values: NonNullValue[] = [];
-        for (const arg of args) {
-          const v = arg(batch, r);
-          if (v === null) return null;
-          values.push(v);
-        }
-        return f(...values);
+        const values = args.map((arg) => arg(batch, r));
+        return values.includes(null) ? null : f(...(values as NonNullValue[]));
       };
   }
 }

@@ -32,14 +32,15 @@ function divisionByZero(): SqlError {
   return new SqlError(SqlState.divisionByZero, 'division by zero');
 }
 
+/** Integers have no -0 (0 × -1 in JS has). */
 function int2(v: number): number {
   if (v < INT2_MIN || v > INT2_MAX) throw outOfRange('smallint');
-  return v;
+  return v === 0 ? 0 : v;
 }
 
 function int4(v: number): number {
   if (v < INT4_MIN || v > INT4_MAX) throw outOfRange('integer');
-  return v;
+  return v === 0 ? 0 : v;
 }
 
 function int8(v: bigint): bigint {
@@ -164,7 +165,8 @@ function likeRegExp(pattern: string, insensitive: boolean): RegExp {
     for (let i = 0; i < cs.length; i++) {
       const c = cs[i];
       if (c === '\\') {
-        if (i + 1 >= cs.length) throw new SqlError(SqlState.invalidEscapeSequence, 'LIKE pattern must not end with escape character');
+        // PostgreSQL complains only if matching reaches the dangling escape.
+        if (i + 1 >= cs.length) throw new NeedsStore('a LIKE pattern ending with its escape character');
         source += escapeRegExp(cs[++i]);
       } else if (c === '%') source += '[\\s\\S]*';
       else if (c === '_') source += '[\\s\\S]';
@@ -175,7 +177,7 @@ function likeRegExp(pattern: string, insensitive: boolean): RegExp {
 }
 
 function escapeRegExp(c: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(c) ? `\\${c}` : c;
+  return /[\\^$.*+?()[\]{}|/]/.test(c) ? `\\${c}` : c;
 }
 
 function like(s: string, pattern: string, insensitive: boolean): boolean {
@@ -194,15 +196,73 @@ function like(s: string, pattern: string, insensitive: boolean): boolean {
  * references, lookaround, embedded options) is left to the store.
  */
 export function posixRegExp(pattern: string, insensitive: boolean): RegExp | undefined {
-  if (!isAscii(pattern)) return undefined;
-  if (!/^(?:[^\\[]|\\[dswDSW.\\/^$*+?()[\]{}|-]|\[\^?\]?(?:[^\]\\[]|\\[\\\]-])*\])*$/.test(pattern)) return undefined;
-  if (/\(\?|\{\s*,|\[\[/.test(pattern)) return undefined;
+  if (!isAscii(pattern) || !readsAlike(pattern)) return undefined;
   try {
     // `.` matches a newline in an ARE; `\w` and friends are ASCII here, so non-ASCII text goes to the store.
     return new RegExp(pattern, insensitive ? 'is' : 's');
   } catch {
     return undefined;
   }
+}
+
+const escapable = new Set('dswDSW.\\/^$*+?()[]{}|-'.split(''));
+
+/** Whether an ARE pattern uses only what JS reads the same way (see posixRegExp). */
+function readsAlike(p: string): boolean {
+  for (let i = 0; i < p.length; i++) {
+    const c = p[i];
+    if (c === '\\') {
+      if (!escapable.has(p[i + 1] ?? '')) return false;
+      i++;
+    } else if (c === '[') {
+      const end = bracketEnd(p, i);
+      if (end < 0) return false;
+      i = end;
+    } else if (c === '{' && /\d/.test(p[i + 1] ?? '')) {
+      // A bound: {m}, {m,} or {m,n} with m <= n <= 255, as PostgreSQL accepts them.
+      const bound = /^\{(\d+)(,(\d*))?\}/.exec(p.slice(i));
+      if (!bound) return false;
+      const m = Number(bound[1]);
+      const n = bound[3] ? Number(bound[3]) : m;
+      if (m > 255 || n > 255 || m > n) return false;
+      i += bound[0].length - 1;
+    } else if (c === '(' && p[i + 1] === '?') {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** The index of the `]` closing the bracket expression at `start`, or -1 when it is one JS would read otherwise. */
+function bracketEnd(p: string, start: number): number {
+  let i = start + 1;
+  if (p[i] === '^') i++;
+  // `[]…]` and `[^]…]` start with a literal `]` in an ARE, an empty class in JS.
+  if (p[i] === ']') return -1;
+  let previousWasRange = false;
+  for (; i < p.length; i++) {
+    const c = p[i];
+    if (c === ']') return i;
+    if (c === '[') return -1;
+    if (c === '\\') {
+      if (!'\\]-'.includes(p[i + 1] ?? 'x')) return -1;
+      i++;
+      previousWasRange = false;
+      continue;
+    }
+    if (p[i + 1] === '-' && p[i + 2] !== ']' && p[i + 2] !== undefined) {
+      // A range x-y: plain alphanumerics in order, not chained (a-c-e).
+      const to = p[i + 2];
+      if (previousWasRange || !/[A-Za-z0-9]/.test(c) || !/[A-Za-z0-9]/.test(to) || c > to) return -1;
+      if (p[i + 3] === '-' && p[i + 4] !== ']') return -1;
+      i += 2;
+      previousWasRange = true;
+      continue;
+    }
+    if (c === '-' && i !== start + 1 && p[i + 1] !== ']') return -1;
+    previousWasRange = false;
+  }
+  return -1;
 }
 
 function regexMatch(s: string, pattern: string, insensitive: boolean): boolean {
@@ -388,11 +448,11 @@ export const functions: Readonly<Record<string, Fn>> = {
   jsonb_object_field_text: (d, k) => jsonbText(jsonbField(d as unknown as Jsonb, s(k))),
   jsonb_array_element_text: (d, i) => jsonbText(jsonbField(d as unknown as Jsonb, n(i))),
   jsonb_exists: (d, k) => jsonbExists(d as unknown as Jsonb, s(k)),
-  date_bin: (stride, ts, origin) => dateBin(n(stride), n(ts), n(origin)),
-  timestamp_pl_micros: (ts, micros) => n(ts) + n(micros),
+  date_bin: (stride, ts, origin) => dateBin(n(stride), exactMicros(n(ts) - n(origin)) + n(origin), n(origin)),
+  timestamp_pl_micros: (ts, micros) => exactMicros(n(ts) + n(micros)),
   date_trunc: (unit, ts) => {
-    // Before 1900 a session's zone may be local mean time, offset by seconds: the store's job.
-    if (n(ts) < -2208988800000000) throw new NeedsStore('date_trunc before 1900');
+    // Before 1973 some zones were offset by seconds (local mean time, Monrovia): the store's job.
+    if (n(ts) < 94694400000000) throw new NeedsStore('date_trunc before 1973');
     return dateTrunc(s(unit), n(ts));
   },
 };
@@ -440,6 +500,12 @@ export function castFunction(from: ExprType, to: ExprType, parse: Record<ExprTyp
       return undefined;
   }
   return undefined;
+}
+
+/** Microseconds a double holds exactly (2^53, about 285 years from 1970); beyond, the store computes. */
+function exactMicros(v: number): number {
+  if (Math.abs(v) > 2 ** 53) throw new NeedsStore('a timestamp far from 1970');
+  return v;
 }
 
 function fail(err: Error): never {

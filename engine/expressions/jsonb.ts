@@ -30,8 +30,12 @@ export function parseJsonb(text: string): Jsonb {
   return new Jsonb(value);
 }
 
+/** Nesting the engine reads (PostgreSQL reads deeper documents; the store takes those). */
+const maxDepth = 500;
+
 class Parser {
   private pos = 0;
+  private depth = 0;
   constructor(private readonly text: string) {}
 
   private fail(): never {
@@ -56,8 +60,12 @@ class Parser {
   value(): Json {
     this.space();
     const c = this.text[this.pos];
-    if (c === '{') return this.object();
-    if (c === '[') return this.array();
+    if (c === '{' || c === '[') {
+      if (++this.depth > maxDepth) throw new NeedsStore('deeply nested jsonb');
+      const nested = c === '{' ? this.object() : this.array();
+      this.depth--;
+      return nested;
+    }
     if (c === '"') return this.string();
     if (c === '-' || (c >= '0' && c <= '9')) return this.number();
     for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
@@ -135,8 +143,10 @@ class Parser {
   }
 
   private number(): JsonNumber {
-    const match = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/.exec(this.text.slice(this.pos, this.pos + 400));
+    const match = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE]([+-]?\d+))?/.exec(this.text.slice(this.pos, this.pos + 400));
     if (!match) this.fail();
+    // numeric's limits (and its error) for huge exponents are the store's.
+    if (match[1] && Math.abs(Number(match[1])) > 1000) throw new NeedsStore('a jsonb number with a huge exponent');
     this.pos += match[0].length;
     return new JsonNumber(match[0]);
   }
@@ -144,7 +154,8 @@ class Parser {
 
 function child(value: Json, key: string | number): Json | undefined {
   if (typeof key === 'string') return value instanceof Map ? value.get(key) : undefined;
-  if (!Array.isArray(value)) return undefined;
+  // A scalar reads as an array of itself (jsonb stores it so).
+  if (!Array.isArray(value)) return value instanceof Map || (key !== 0 && key !== -1) ? undefined : value;
   const index = key < 0 ? value.length + key : key;
   return index >= 0 && index < value.length ? value[index] : undefined;
 }
@@ -160,7 +171,7 @@ export function jsonbPath(doc: Jsonb, path: string[]): Jsonb | null {
   let v: Json | undefined = doc.value;
   for (const step of path) {
     if (v instanceof Map) v = v.get(step);
-    else if (Array.isArray(v) && /^-?\d+$/.test(step)) v = child(v, Number(step));
+    else if (Array.isArray(v) && /^[+-]?\d+$/.test(step)) v = child(v, Number(step));
     else return null;
     if (v === undefined) return null;
   }
