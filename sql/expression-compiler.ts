@@ -193,7 +193,8 @@ function cast(c: AstFields, stream: Stream): Typed {
   if ((typeName.typmods as unknown[] | undefined)?.length || (typeName.arrayBounds as unknown[] | undefined)?.length) unsupported();
   const names = (typeName.names as unknown[]).map(stringValue);
   if (names[names.length - 1] === 'interval') return { type: 'interval', ...interval(translate(c.arg, stream)) };
-  const target = castTargets[canonicalTypeName(names[names.length - 1] ?? '') ?? ''];
+  const name = names[names.length - 1] ?? '';
+  const target = castTargets[canonicalTypeName(name) ?? name];
   if (!target) unsupported();
   const arg = translate(c.arg, stream);
   // jsonb prints normalized, timestamptz in the session's zone: the store's job.
