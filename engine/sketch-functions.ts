@@ -48,6 +48,27 @@ BEGIN
 END $$;
 CREATE OR REPLACE FUNCTION sluice.sk_u32(b bytea, o int) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
   $$ SELECT (get_byte(b, o)::bigint << 24) | (get_byte(b, o + 1) << 16) | (get_byte(b, o + 2) << 8) | get_byte(b, o + 3) $$;
+-- Binary search over n sorted u32 keys from byte offset start, one every width bytes: the index of key, or -1.
+CREATE OR REPLACE FUNCTION sluice.sk_find_u32(state bytea, start int, n int, width int, key bigint) RETURNS int LANGUAGE plpgsql IMMUTABLE STRICT AS $$
+DECLARE
+  lo int := 0;
+  hi int := n - 1;
+  mid int;
+  k bigint;
+BEGIN
+  WHILE lo <= hi LOOP
+    mid := (lo + hi) / 2;
+    k := sluice.sk_u32(state, start + width * mid);
+    IF k = key THEN
+      RETURN mid;
+    ELSIF k < key THEN
+      lo := mid + 1;
+    ELSE
+      hi := mid - 1;
+    END IF;
+  END LOOP;
+  RETURN -1;
+END $$;
 CREATE OR REPLACE FUNCTION sluice.sk_u64(b bytea, o int) RETURNS bigint LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS
   $$ SELECT ('x' || encode(substring(b FROM o + 1 FOR 8), 'hex'))::bit(64)::bigint $$;
 `;
@@ -242,27 +263,13 @@ ${continuousOnly('freq_agg', 'anyelement, double precision')}
 ${continuousOnly('freq_agg', 'anyelement, double precision, double precision')}
 CREATE OR REPLACE FUNCTION sluice.cms_counter(state bytea, idx bigint) RETURNS bigint LANGUAGE plpgsql IMMUTABLE STRICT AS $$
 DECLARE
-  lo int := 0;
-  hi int;
-  mid int;
-  key bigint;
+  i int;
 BEGIN
   IF get_byte(state, 18) = 1 THEN
     RETURN sluice.sk_u64(state, (19 + 8 * idx)::int);
   END IF;
-  hi := sluice.sk_u32(state, 19)::int - 1;
-  WHILE lo <= hi LOOP
-    mid := (lo + hi) / 2;
-    key := sluice.sk_u32(state, 23 + 12 * mid);
-    IF key = idx THEN
-      RETURN sluice.sk_u64(state, 27 + 12 * mid);
-    ELSIF key < idx THEN
-      lo := mid + 1;
-    ELSE
-      hi := mid - 1;
-    END IF;
-  END LOOP;
-  RETURN 0;
+  i := sluice.sk_find_u32(state, 23, sluice.sk_u32(state, 19)::int, 12, idx);
+  RETURN CASE WHEN i < 0 THEN 0 ELSE sluice.sk_u64(state, 27 + 12 * i) END;
 END $$;
 CREATE OR REPLACE FUNCTION public.freq(state bytea, value anyelement) RETURNS bigint LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
@@ -305,28 +312,11 @@ ${continuousOnly('bloom_agg', 'anyelement')}
 ${continuousOnly('bloom_agg', 'anyelement, double precision')}
 ${continuousOnly('bloom_agg', 'anyelement, double precision, bigint')}
 CREATE OR REPLACE FUNCTION sluice.bloom_bit(state bytea, b bigint) RETURNS boolean LANGUAGE plpgsql IMMUTABLE STRICT AS $$
-DECLARE
-  lo int := 0;
-  hi int;
-  mid int;
-  key bigint;
 BEGIN
   IF get_byte(state, 7) = 1 THEN
     RETURN get_bit(state, 64 + b) = 1;
   END IF;
-  hi := sluice.sk_u32(state, 8)::int - 1;
-  WHILE lo <= hi LOOP
-    mid := (lo + hi) / 2;
-    key := sluice.sk_u32(state, 12 + 4 * mid);
-    IF key = b THEN
-      RETURN true;
-    ELSIF key < b THEN
-      lo := mid + 1;
-    ELSE
-      hi := mid - 1;
-    END IF;
-  END LOOP;
-  RETURN false;
+  RETURN sluice.sk_find_u32(state, 12, sluice.sk_u32(state, 8)::int, 4, b) >= 0;
 END $$;
 CREATE OR REPLACE FUNCTION public.bloom_contains(state bytea, value anyelement) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$
 DECLARE
