@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rng } from '../support/random.ts';
 import { startSluice, type RunningSluice } from '../support/sluice.ts';
-import { copyInto, failure, valuesSql } from '../support/rows.ts';
+import { copyInto, createStreamTableAndViews, failure, valuesSql } from '../support/rows.ts';
 
 /**
  * Every aggregate of a continuous view against PostgreSQL itself: the same
@@ -133,9 +133,7 @@ describe('continuous views equal PostgreSQL over the same rows', () => {
   beforeAll(async () => {
     sluice = await startSluice();
     client = await sluice.client();
-    await client.query(`CREATE FOREIGN TABLE s (${columns}) SERVER pipelinedb`);
-    await client.query(`CREATE TABLE t (${columns})`);
-    for (const [name, sql] of Object.entries(views)) await client.query(`CREATE VIEW ${name} AS ${sql.replace('{src}', 's')}`);
+    await createStreamTableAndViews(client, columns, views);
     const rand = rng(20261121);
     let total = 0;
     for (let batch = 0; total < 6000; batch++) {

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rng } from '../support/random.ts';
-import { copyInto, failure, type TextRow } from '../support/rows.ts';
+import { copyInto, createStreamTableAndViews, failure, type TextRow } from '../support/rows.ts';
 import { startSluice, type RunningSluice } from '../support/sluice.ts';
 
 /**
@@ -59,9 +59,7 @@ async function expectViewsEqualPostgres(): Promise<void> {
 beforeAll(async () => {
   sluice = await startSluice();
   client = await sluice.client();
-  await client.query(`CREATE STREAM s (${columns})`);
-  await client.query(`CREATE TABLE t (${columns})`);
-  for (const [name, sql] of Object.entries(views)) await client.query(`CREATE VIEW ${name} AS ${sql.replaceAll('{src}', 's')}`);
+  await createStreamTableAndViews(client, columns, views);
 });
 
 afterAll(async () => {

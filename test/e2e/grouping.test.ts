@@ -2,7 +2,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rng } from '../support/random.ts';
 import { startSluice, tempDataDir, type RunningSluice } from '../support/sluice.ts';
-import { copyInto, failure, valuesSql } from '../support/rows.ts';
+import { copyInto, createStreamTableAndViews, failure, valuesSql } from '../support/rows.ts';
 
 /**
  * GROUPING SETS, CUBE, ROLLUP, SELECT DISTINCT and SELECT DISTINCT ON in
@@ -111,9 +111,7 @@ describe('grouping sets and DISTINCT in continuous views equal PostgreSQL over t
   beforeAll(async () => {
     sluice = await startSluice();
     client = await sluice.client();
-    await client.query(`CREATE FOREIGN TABLE s (${columns}) SERVER pipelinedb`);
-    await client.query(`CREATE TABLE t (${columns})`);
-    for (const [name, sql] of Object.entries(views)) await client.query(`CREATE VIEW ${name} AS ${sql.replaceAll('{src}', 's')}`);
+    await createStreamTableAndViews(client, columns, views);
     await feed(client, 20261122, 0, 4000);
   }, 120_000);
   afterAll(() => sluice.stop({ removeData: true }));

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rng } from '../support/random.ts';
-import { copyInto, valuesSql, type TextRow } from '../support/rows.ts';
+import { copyInto, createStreamTableAndViews, type TextRow, valuesSql } from '../support/rows.ts';
 import { startSluice, type RunningSluice } from '../support/sluice.ts';
 
 /**
@@ -58,9 +58,7 @@ beforeAll(async () => {
   sluice = await startSluice();
   client = await sluice.client();
   for (const sql of udfs) await client.query(sql);
-  await client.query(`CREATE FOREIGN TABLE s (${columns}) SERVER pipelinedb`);
-  await client.query(`CREATE TABLE t (${columns})`);
-  for (const [name, sql] of Object.entries(views)) await client.query(`CREATE VIEW ${name} AS ${sql.replaceAll('{src}', 's')}`);
+  await createStreamTableAndViews(client, columns, views);
   const random = rng(2026);
   for (let sent = 0; sent < 1500; ) {
     const rows = randomRows(random, 1 + Math.floor(random() * 200));

@@ -27,3 +27,14 @@ export async function failure(query: Promise<unknown>): Promise<{ code?: string;
   }
   return {};
 }
+
+/**
+ * The oracle tests' setup: a stream `s` and a table `t` of the same columns,
+ * and each view's query (written over `{src}`) created over the stream; the
+ * same query over `t` is PostgreSQL's answer.
+ */
+export async function createStreamTableAndViews(client: pg.Client, columns: string, views: Record<string, string>): Promise<void> {
+  await client.query(`CREATE FOREIGN TABLE s (${columns}) SERVER pipelinedb`);
+  await client.query(`CREATE TABLE t (${columns})`);
+  for (const [name, sql] of Object.entries(views)) await client.query(`CREATE VIEW ${name} AS ${sql.replaceAll('{src}', 's')}`);
+}
