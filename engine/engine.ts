@@ -224,10 +224,13 @@ export class Engine {
     }
     const rowTargets = into.filter((s) => !s.kafkaOptions);
     if (rowTargets.length === 0 && !output) return;
-    const rows = await transform.rows(conn, params);
+    await this.deliverRows(conn, rowTargets, output, transform.outputNames, await transform.rows(conn, params));
+  }
+
+  /** A transform's rows (text) to the streams it inserts into and to the readers of its output stream. */
+  private async deliverRows(conn: StoreConnection, targets: Stream[], output: Stream | undefined, names: string[], rows: (string | null)[][]): Promise<void> {
     if (rows.length === 0) return;
-    const names = transform.outputNames;
-    for (const stream of rowTargets) {
+    for (const stream of targets) {
       const derived = rowsToBatch(stream, names, rows);
       await validateInStore(conn, stream, derived);
       await this.deliver(conn, stream, derived);
@@ -265,14 +268,9 @@ export class Engine {
       if (messages.values.length) await this.sinksOrFail().write(conn, target, givenMessagesSql, [arrayLiteral(messages.keys), arrayLiteral(messages.values)]);
     }
     const rowTargets = (into as Stream[]).filter((s) => !s.kafkaOptions);
-    if ((rowTargets.length === 0 && !output) || computed.rows.length === 0) return true;
+    if (rowTargets.length === 0 && !output) return true;
     const rows = computed.rows.map((row) => row.map((v, i) => (v === null ? null : outputText(computed.types[i], v))));
-    for (const stream of rowTargets) {
-      const derived = rowsToBatch(stream, computed.names, rows);
-      await validateInStore(conn, stream, derived);
-      await this.deliver(conn, stream, derived);
-    }
-    if (output) await this.deliver(conn, output, rowsToBatch(output, computed.names, rows));
+    await this.deliverRows(conn, rowTargets, output, computed.names, rows);
     return true;
   }
 

@@ -35,11 +35,3 @@ export type Expr =
   | { kind: 'jsonbPath'; arg: Expr; path: string[]; type: 'jsonb' | 'text' }
   /** a IS [NOT] DISTINCT FROM b. */
   | { kind: 'distinct'; args: [Expr, Expr]; eq: string; negated: boolean; type: 'bool' };
-
-/** What a compiled view evaluates: each part, when it compiled. */
-export interface CompiledParts {
-  where?: Expr;
-  groups: (Expr | undefined)[];
-  args: (Expr | undefined)[];
-  filters: (Expr | undefined)[];
-}

@@ -7,7 +7,7 @@
  */
 import { SqlError, SqlState } from '../errors.ts';
 import { NeedsStore } from './needs-store.ts';
-import { parseFloat8, type NonNullValue } from '../values/index.ts';
+import { parseFloat8, toPgText, type NonNullValue } from '../values/index.ts';
 import type { ExprType } from './expr.ts';
 import { jsonbExists, jsonbField, jsonbText, type Jsonb } from './jsonb.ts';
 import { dateBin, dateTrunc, formatTimestamp } from './timestamp.ts';
@@ -321,6 +321,12 @@ function onRoundingBoundary(text: string, v: number): boolean {
   const midpoint = (k: bigint) => k * pow(2n, a) * pow(10n, -decimalExp);
   const lowerGap = fractionBits === 0n && biased > 1 ? 1n : 2n;
   return decimal === midpoint(4n * m + 2n) || decimal === midpoint(4n * m - lowerGap);
+}
+
+/** A value of a view's grouping key as text for the store: timestamps computed by the engine are microseconds. */
+export function keyText(typeName: string, value: NonNullValue): string {
+  if (typeof value === 'number' && (typeName === 'timestamptz' || typeName === 'timestamp')) return formatTimestamp(value, typeName === 'timestamptz');
+  return toPgText(typeName, value);
 }
 
 /** A value's text as its type's output function prints it. */
