@@ -2,7 +2,7 @@ import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { SqlError } from '../engine/errors.ts';
 import type { ServingStore } from '../engine/store.ts';
-import { ExternalStore, PgliteStore } from '../connectors/postgres/index.ts';
+import { ExternalStore, PgliteStore, openManagedStore } from '../connectors/postgres/index.ts';
 import { KafkaConnector, createKafkaClient } from '../connectors/kafka/index.ts';
 import { SluiceService } from '../sql/index.ts';
 import { WireServer } from '../sql/wire/server.ts';
@@ -11,8 +11,10 @@ const usage = `Usage: sluice [options]
 
   --port N            port to listen on (SLUICE_PORT, default 5490)
   --host H            address to listen on (SLUICE_HOST, default 127.0.0.1)
-  --data-dir DIR      embedded PostgreSQL data directory (SLUICE_DATA_DIR, default ./sluice-data)
-  --postgres-url URL  use an external PostgreSQL instead (SLUICE_POSTGRES_URL)
+  --data-dir DIR      data directory; the managed PostgreSQL lives in DIR/pg (SLUICE_DATA_DIR, default ./sluice-data)
+  --postgres-url URL  use an existing PostgreSQL instead of the managed one (SLUICE_POSTGRES_URL)
+  --store KIND        managed (default: a PostgreSQL server Sluice runs itself) or pglite
+                      (one in-process backend shared by every client; see the README) (SLUICE_STORE)
   --log-level LEVEL   fatal|error|warn|info|debug (SLUICE_LOG_LEVEL, default info)
   -h, --help          show this help`;
 
@@ -22,6 +24,7 @@ const { values } = parseArgs({
     host: { type: 'string' },
     'data-dir': { type: 'string' },
     'postgres-url': { type: 'string' },
+    store: { type: 'string' },
     'log-level': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -37,10 +40,15 @@ const port = Number(values.port ?? env.SLUICE_PORT ?? 5490);
 const host = values.host ?? env.SLUICE_HOST ?? '127.0.0.1';
 const dataDir = values['data-dir'] ?? env.SLUICE_DATA_DIR ?? './sluice-data';
 const postgresUrl = values['postgres-url'] ?? env.SLUICE_POSTGRES_URL;
+const storeKind = values.store ?? env.SLUICE_STORE ?? 'managed';
 const log = pino({ level: values['log-level'] ?? env.SLUICE_LOG_LEVEL ?? 'info', base: undefined });
 
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`sluice: invalid port "${values.port ?? env.SLUICE_PORT}"\n\n${usage}`);
+  process.exit(2);
+}
+if (storeKind !== 'managed' && storeKind !== 'pglite') {
+  console.error(`sluice: invalid --store "${storeKind}": managed or pglite\n\n${usage}`);
   process.exit(2);
 }
 
@@ -55,7 +63,13 @@ async function startOrExplain<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-const store: ServingStore = await startOrExplain(async () => (postgresUrl ? new ExternalStore(postgresUrl) : PgliteStore.open(dataDir)));
+async function openStore(): Promise<ServingStore> {
+  if (postgresUrl) return new ExternalStore(postgresUrl);
+  if (storeKind === 'pglite') return PgliteStore.open(dataDir);
+  return (await openManagedStore(dataDir, log)).store;
+}
+
+const store: ServingStore = await startOrExplain(openStore);
 const service = await startOrExplain(() => SluiceService.start(store, { log }));
 const kafka = new KafkaConnector(store, service.engine, createKafkaClient, log);
 service.kafka = kafka;

@@ -75,6 +75,14 @@ export interface StoreSession {
   release(): void;
 }
 
+/** What a client asked for in its StartupMessage, for a session of its own. */
+export interface ClientStartup {
+  /** The database the client named. */
+  database?: string;
+  /** Every other startup parameter (options, application_name, TimeZone, DateStyle…), passed on as sent. */
+  parameters: Record<string, string>;
+}
+
 /** One client's line to the serving store, for the life of its connection. */
 export interface StoreClient {
   /**
@@ -82,6 +90,10 @@ export interface StoreClient {
    * names of their prepared statements and portals must be kept apart.
    */
   readonly shared: boolean;
+  /** The backend's own process id and cancel key, when the session is a backend of its own. */
+  readonly backend?: { processId: number; secretKey: number; parameters: ReadonlyMap<string, string> };
+  /** True once the session is gone (the server restarted, the connection broke): open a new client. */
+  readonly broken: boolean;
   /** Waits for this client's turn and returns the session for it. */
   acquire(): Promise<StoreSession>;
   /** Asks the store to cancel this client's running statement, where it can. */
@@ -90,8 +102,10 @@ export interface StoreClient {
 }
 
 export interface ServingStore {
-  /** Opens a client's line to the store. */
-  connect(): Promise<StoreClient>;
+  /** Opens a client's line to the store: a session of its own where the store has sessions. */
+  connect(startup?: ClientStartup, purpose?: string): Promise<StoreClient>;
+  /** The database Sluice's catalog lives in (a client naming another one only reaches PostgreSQL). */
+  readonly database: string;
   /** A one-line description for logs (`PGlite in ./sluice-data`). */
   readonly description: string;
   close(): Promise<void>;
@@ -99,12 +113,48 @@ export interface ServingStore {
 
 /** Runs `work` on a short-lived client of the store (startup, background work). */
 export async function withStoreSession<T>(store: ServingStore, work: (session: StoreSession) => Promise<T>): Promise<T> {
-  const client = await store.connect();
+  const client = await store.connect(undefined, 'sluice');
   const session = await client.acquire();
   try {
     return await work(session);
   } finally {
     session.release();
     await client.close();
+  }
+}
+
+/**
+ * A long-lived line to the store for background work (a Kafka source, a sink
+ * relay, the reaper): connects on first use and again after the session broke,
+ * so a restart of the store costs a retry, never the worker.
+ */
+export class BackgroundSession {
+  private client: StoreClient | undefined;
+
+  constructor(
+    private readonly store: ServingStore,
+    /** Shown as application_name in pg_stat_activity. */
+    private readonly purpose: string,
+  ) {}
+
+  async run<T>(work: (session: StoreSession) => Promise<T>): Promise<T> {
+    if (this.client?.broken) {
+      const old = this.client;
+      this.client = undefined;
+      await old.close().catch(() => undefined);
+    }
+    this.client ??= await this.store.connect(undefined, this.purpose);
+    const session = await this.client.acquire();
+    try {
+      return await work(session);
+    } finally {
+      session.release();
+    }
+  }
+
+  async close(): Promise<void> {
+    const client = this.client;
+    this.client = undefined;
+    await client?.close();
   }
 }

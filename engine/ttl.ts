@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ContinuousView } from './continuous-view.ts';
 import type { Engine } from './engine.ts';
 import { qualifiedName, quoteIdent } from './sql-text.ts';
-import { inTransaction, type ServingStore, type StoreClient, type StoreConnection } from './store.ts';
+import { BackgroundSession, inTransaction, type ServingStore, type StoreConnection } from './store.ts';
 import { finalFunctionName } from './continuous-view.ts';
 
 /** The engine's notion of "now"; tests inject a controlled one. */
@@ -40,15 +40,17 @@ export async function expireOnce(conn: StoreConnection, engine: Engine, view: Co
 export class TtlReaper {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
-  private client: StoreClient | undefined;
+  private readonly line: BackgroundSession;
 
   constructor(
-    private readonly store: ServingStore,
+    store: ServingStore,
     private readonly engine: Engine,
     private readonly clock: Clock,
     private readonly log: Logger | undefined,
     private readonly options: { intervalMs: number; batchSize: number } = { intervalMs: 1000, batchSize: 10_000 },
-  ) {}
+  ) {
+    this.line = new BackgroundSession(store, 'sluice: TTL reaper');
+  }
 
   start(): void {
     this.timer ??= setInterval(() => {
@@ -67,14 +69,7 @@ export class TtlReaper {
       if (view.plan.window) await this.emitWindowExits(view);
       if (!view.plan.ttl) continue;
       for (;;) {
-        this.client ??= await this.store.connect();
-        const session = await this.client.acquire();
-        let removed: number;
-        try {
-          removed = await expireOnce(session.conn, this.engine, view, this.clock(), this.options.batchSize);
-        } finally {
-          session.release();
-        }
+        const removed = await this.line.run((session) => expireOnce(session.conn, this.engine, view, this.clock(), this.options.batchSize));
         if (removed < this.options.batchSize) break;
       }
     }
@@ -86,27 +81,22 @@ export class TtlReaper {
       this.windows.delete(view);
       return;
     }
-    this.client ??= await this.store.connect();
-    const session = await this.client.acquire();
-    try {
-      await inTransaction(session.conn, async () => {
+    await this.line.run((session) =>
+      inTransaction(session.conn, async () => {
         const now = await view.windowRows(session.conn);
         const before = this.windows.get(view);
         this.windows.set(view, now);
         if (!before) return;
         const exits = [...before].filter(([key]) => !now.has(key)).map(([, row]) => ({ before: row, after: null }));
         await this.engine.emitChanges(session.conn, view, exits);
-      });
-    } finally {
-      session.release();
-    }
+      }),
+    );
   }
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.running;
-    await this.client?.close();
-    this.client = undefined;
+    await this.line.close();
   }
 }

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { RowBatch } from '../../engine/batch.ts';
 import type { Engine } from '../../engine/engine.ts';
 import { SqlError } from '../../engine/errors.ts';
-import { inTransaction, type ServingStore, type StoreClient, type StoreSession } from '../../engine/store.ts';
+import { BackgroundSession, inTransaction, type ServingStore, type StoreSession } from '../../engine/store.ts';
 import type { Stream } from '../../engine/stream.ts';
 import type { Value } from '../../engine/values/index.ts';
 import { appliedOffset, clearOffsets, loadOffsets, recordProgress, type ConsumerRecord, type DeadLetter } from './catalog.ts';
@@ -69,7 +69,7 @@ interface DecodedBatch {
  */
 export class KafkaSource {
   private handle: ConsumerHandle | undefined;
-  private storeClient: StoreClient | undefined;
+  private storeLine: BackgroundSession | undefined;
   /** Next offset to apply per partition. */
   private readonly next = new Map<number, bigint>();
   private readonly decoders = new Map<string, MessageDecoder>();
@@ -90,7 +90,6 @@ export class KafkaSource {
   async start(): Promise<void> {
     const { client } = this.deps;
     const partitions = await client.partitions(this.record.topic);
-    this.storeClient ??= await this.deps.store.connect();
     const applied = await this.withStore(async (session) => {
       if (this.record.resetOffsets) await clearOffsets(session.conn, this.record.id);
       return loadOffsets(session.conn, this.record.id);
@@ -175,7 +174,7 @@ export class KafkaSource {
     this.stopWaiters.clear();
     await this.handle?.stop().catch(() => undefined);
     await this.restarting;
-    await this.storeClient?.close();
+    await this.storeLine?.close();
   }
 
   private async onBatch(partition: number, messages: KafkaMessage[], high: bigint): Promise<void> {
@@ -343,13 +342,8 @@ export class KafkaSource {
   }
 
   private async withStore<T>(work: (session: StoreSession) => Promise<T>): Promise<T> {
-    this.storeClient ??= await this.deps.store.connect();
-    const session = await this.storeClient.acquire();
-    try {
-      return await work(session);
-    } finally {
-      session.release();
-    }
+    this.storeLine ??= new BackgroundSession(this.deps.store, `sluice: Kafka consumer ${this.record.id}`);
+    return this.storeLine.run(work);
   }
 }
 

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { ServingStore, StoreClient, StoreConnection } from '../../engine/store.ts';
+import { BackgroundSession, type ServingStore, type StoreConnection } from '../../engine/store.ts';
 import type { KafkaClient, TransactionalProducer } from './client.ts';
 import { claimMessages, deleteClaim, maxMessageBytes, outboxBacklog, payloadBytes, setAsideOversized, settleClaims } from './outbox.ts';
 
@@ -31,7 +31,7 @@ export class OutboxRelay {
   backlog = 0;
   private lastClaim = 0n;
   private producer: TransactionalProducer | undefined;
-  private storeClient: StoreClient | undefined;
+  private storeLine: BackgroundSession | undefined;
   private stopped = false;
   private running: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -70,7 +70,7 @@ export class OutboxRelay {
     this.wake?.();
     await this.running;
     await this.producer?.close().catch(() => undefined);
-    await this.storeClient?.close();
+    await this.storeLine?.close();
   }
 
   private async run(): Promise<void> {
@@ -162,12 +162,7 @@ export class OutboxRelay {
   }
 
   private async withStore<T>(work: (conn: StoreConnection) => Promise<T>): Promise<T> {
-    this.storeClient ??= await this.deps.store.connect();
-    const session = await this.storeClient.acquire();
-    try {
-      return await work(session.conn);
-    } finally {
-      session.release();
-    }
+    this.storeLine ??= new BackgroundSession(this.deps.store, `sluice: Kafka sink relay ${this.id}`);
+    return this.storeLine.run((session) => work(session.conn));
   }
 }

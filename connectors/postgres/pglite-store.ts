@@ -10,6 +10,7 @@ import { Mutex } from './mutex.ts';
  * transaction block), and the engine's own writes wait for their turn too.
  */
 export class PgliteStore implements ServingStore {
+  readonly database = 'postgres';
   private readonly lock = new Mutex();
   private readonly connection: ProtocolConnection;
 
@@ -29,6 +30,7 @@ export class PgliteStore implements ServingStore {
   async connect(): Promise<StoreClient> {
     return {
       shared: true,
+      broken: false,
       acquire: () => this.acquire(),
       // A statement running inside the WASM backend cannot be interrupted.
       cancel: async () => undefined,

@@ -44,6 +44,17 @@ const SESSION_PARAMETERS: Record<string, string> = {
   application_name: 'sluice',
 };
 
+/**
+ * Sluice's defaults for the settings a session did not choose itself. PostgreSQL
+ * applies startup parameters after `options`, so a default must not be sent
+ * for a setting `options` names (`-c intervalstyle=…`, `--timezone=…`).
+ */
+function sessionDefaults(parameters: Record<string, string>): Record<string, string> {
+  const named = new Set(Object.keys(parameters).map((k) => k.toLowerCase()));
+  for (const match of (parameters.options ?? '').matchAll(/(?:-c\s*|--)([A-Za-z_][\w.]*)=/g)) named.add(match[1].toLowerCase().replace(/-/g, '_'));
+  return Object.fromEntries(Object.entries(SESSION_PARAMETERS).filter(([name]) => !named.has(name.toLowerCase())));
+}
+
 /** Receives every backend message of the exchange in progress. */
 type Reader = (buf: Buffer, start: number, end: number) => void;
 
@@ -79,6 +90,8 @@ export class UpstreamConnection {
   private constructor(
     private readonly socket: net.Socket,
     private readonly target: UpstreamTarget,
+    /** A client's own session: the server's refusal (3D000, 28P01…) reaches the client in PostgreSQL's words. */
+    private readonly asClient: boolean,
   ) {
     socket.setNoDelay(true);
     socket.setKeepAlive(true);
@@ -93,9 +106,9 @@ export class UpstreamConnection {
   }
 
   /** Connects, authenticates and waits until the server is ready for queries. */
-  static async open(target: UpstreamTarget): Promise<UpstreamConnection> {
+  static async open(target: UpstreamTarget, options: { asClient?: boolean } = {}): Promise<UpstreamConnection> {
     const socket = await openSocket(target);
-    const connection = new UpstreamConnection(socket, target);
+    const connection = new UpstreamConnection(socket, target, options.asClient ?? false);
     const onTimeout = (): void => connection.abandon(unreachable(target, `no answer to the startup message within ${target.connectTimeoutMs / 1000} s`));
     if (target.connectTimeoutMs > 0) socket.setTimeout(target.connectTimeoutMs, onTimeout);
     try {
@@ -165,6 +178,11 @@ export class UpstreamConnection {
         }
       };
     });
+  }
+
+  /** True once the connection can no longer be used (closed, lost, or abandoned). */
+  get broken(): boolean {
+    return this.failure !== undefined;
   }
 
   /** Asks the server, over a second connection, to cancel what this session is running. */
@@ -293,7 +311,7 @@ export class UpstreamConnection {
     const { user, database, password, display } = this.target;
     const auth = new Authenticator(user, password, display);
     return this.exchange<void>((settle) => {
-      this.write([serialize.startup({ ...SESSION_PARAMETERS, ...this.target.parameters, user, database })]);
+      this.write([serialize.startup({ ...sessionDefaults(this.target.parameters), ...this.target.parameters, user, database })]);
       return (buf, start, end) => {
         switch (buf[start]) {
           case Backend.authentication: {
@@ -311,7 +329,7 @@ export class UpstreamConnection {
             this.secretKey = buf.readInt32BE(start + HEADER_LENGTH + 4);
             break;
           case Backend.errorResponse:
-            settle.reject(refused(this.target, readErrorFields(buf, start, end)));
+            settle.reject(this.asClient ? asTheServerSaid(readErrorFields(buf, start, end)) : refused(this.target, readErrorFields(buf, start, end)));
             break;
           case Backend.readyForQuery:
             this.transactionStatus = readyStatus(buf, start);
@@ -364,6 +382,10 @@ function refused(target: UpstreamTarget, fields: ReadErrorFields): SqlError {
     detail: fields.detail,
     hint: fields.hint ?? refusalHint(fields.code, target),
   });
+}
+
+function asTheServerSaid(fields: ReadErrorFields): SqlError {
+  return new SqlError(fields.code, fields.message, { severity: 'FATAL', detail: fields.detail, hint: fields.hint });
 }
 
 function refusalHint(code: string, target: UpstreamTarget): string {

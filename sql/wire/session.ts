@@ -41,8 +41,11 @@ let nextProcessId = 1000;
  * unnamed statements, portals or transactions; named ones are renamed.
  */
 export class ClientSession {
-  readonly processId = nextProcessId++;
-  readonly secretKey = (Math.random() * 0x7fffffff) | 0;
+  /** The client's backend pid and cancel key: its own PostgreSQL backend's, where it has one. */
+  processId = nextProcessId++;
+  secretKey = (Math.random() * 0x7fffffff) | 0;
+  /** Connected to a database other than Sluice's: every message goes to PostgreSQL as it is. */
+  private passthrough = false;
   private readonly parser = new codec.FrontendParser();
   private readonly namePrefix = `sluice${this.processId}_`;
   private queue: Promise<void> = Promise.resolve();
@@ -162,11 +165,44 @@ export class ClientSession {
     }
   }
 
-  private startup(message: StartupMessage): void {
+  /**
+   * Opens the client's own session of the store with the parameters it sent
+   * (database, options, TimeZone…) and answers with that session's identity
+   * and settings; a refusal (3D000 for a database that does not exist) is the
+   * server's own FATAL error.
+   */
+  private async startup(message: StartupMessage): Promise<void> {
     const params = message.parameters;
-    const user = params.user ?? 'sluice';
+    const store = this.service.store;
+    try {
+      this.client = await store.connect({ database: params.database, parameters: params });
+    } catch (err) {
+      this.fatal(err);
+      return;
+    }
+    const backend = this.client.backend;
+    let status: [string, string][];
+    if (backend) {
+      this.processId = backend.processId;
+      this.secretKey = backend.secretKey;
+      this.passthrough = (params.database || params.user || store.database) !== store.database;
+      status = [...backend.parameters];
+    } else {
+      status = this.sharedSessionStatus(params);
+    }
     this.registry.register(this);
-    const status: [string, string][] = [
+    this.write([
+      codec.authenticationOk(),
+      ...status.map(([k, v]) => codec.parameterStatus(k, v)),
+      codec.backendKeyData(this.processId, this.secretKey),
+      codec.readyForQuery('I'),
+    ]);
+    this.log.debug({ user: params.user, database: params.database, processId: this.processId }, 'client connected');
+  }
+
+  /** What a client of the shared PGlite backend is told: Sluice's fixed settings. */
+  private sharedSessionStatus(params: Record<string, string>): [string, string][] {
+    return [
       ['server_version', this.service.serverVersion],
       ['server_encoding', 'UTF8'],
       ['client_encoding', 'UTF8'],
@@ -176,16 +212,9 @@ export class ClientSession {
       ['integer_datetimes', 'on'],
       ['standard_conforming_strings', 'on'],
       ['is_superuser', 'on'],
-      ['session_authorization', user],
+      ['session_authorization', params.user ?? 'sluice'],
       ['application_name', params.application_name ?? ''],
     ];
-    this.write([
-      codec.authenticationOk(),
-      ...status.map(([k, v]) => codec.parameterStatus(k, v)),
-      codec.backendKeyData(this.processId, this.secretKey),
-      codec.readyForQuery('I'),
-    ]);
-    this.log.debug({ user, database: params.database, processId: this.processId }, 'client connected');
   }
 
   /** Takes this client's turn on the serving store (waiting for other clients to finish theirs). */
@@ -216,7 +245,7 @@ export class ClientSession {
 
   private async simpleQuery(sql: string): Promise<void> {
     const store = await this.turn();
-    if (plainlyForStore(this.service.engine, sql)) {
+    if (this.passthrough || plainlyForStore(this.service.engine, sql)) {
       this.write(await store.forward(serialize.query(sql)));
       this.endTurnIfIdle();
       return;
@@ -381,7 +410,7 @@ export class ClientSession {
   private rename = (name: string): string => (this.client?.shared === false ? name : backendName(this.namePrefix, name));
 
   private async parse(message: ParseMessage): Promise<void> {
-    if (plainlyForStore(this.service.engine, message.sql)) {
+    if (this.passthrough || plainlyForStore(this.service.engine, message.sql)) {
       this.statements.delete(message.name);
       if (message.name) this.storeStatements.add(message.name);
       this.defer(renameFirst(message.raw, this.rename));

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import pg from 'pg';
+import { seedDataDir } from './managed-template.ts';
 
 /**
  * Sluice as its own process (the `sluice` command), for tests that kill it
@@ -19,6 +20,7 @@ export class SluiceProcess {
   ) {}
 
   async start(): Promise<void> {
+    await seedDataDir(this.dataDir);
     const child = spawn(process.execPath, [path.join(root, 'bin/sluice.mjs'), '--port', String(this.port), '--data-dir', this.dataDir], {
       cwd: root,
       env: { ...process.env, ...this.env },

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
-import { ExternalStore, PgliteStore } from '../../connectors/postgres/index.ts';
+import { ExternalStore, openManagedStore } from '../../connectors/postgres/index.ts';
+import { seedDataDir } from './managed-template.ts';
 import { KafkaConnector, createKafkaClient } from '../../connectors/kafka/index.ts';
 import { SluiceService } from '../../sql/index.ts';
 import { WireServer } from '../../sql/wire/server.ts';
@@ -25,7 +26,7 @@ export function tempDataDir(): string {
 }
 
 export interface SluiceOptions {
-  /** Data directory of the embedded store (a fresh temporary one by default). */
+  /** Data directory of the managed PostgreSQL (a fresh temporary one by default). */
   dataDir?: string;
   /** Serve from this external PostgreSQL instead of the embedded store. */
   postgresUrl?: string;
@@ -50,8 +51,9 @@ function testLogger(): Logger {
 
 export async function startSluice(options: SluiceOptions = {}): Promise<RunningSluice> {
   const dataDir = options.postgresUrl ? '' : (options.dataDir ?? tempDataDir());
-  const store = options.postgresUrl ? new ExternalStore(options.postgresUrl) : await PgliteStore.open(dataDir);
   const log = testLogger();
+  if (dataDir) await seedDataDir(dataDir);
+  const store = options.postgresUrl ? new ExternalStore(options.postgresUrl) : (await openManagedStore(dataDir, log)).store;
   const service = await SluiceService.start(store, { clock: options.clock, log });
   const kafka = new KafkaConnector(store, service.engine, createKafkaClient, log);
   service.kafka = kafka;
