@@ -242,7 +242,17 @@ export class ContinuousView {
     const names = types.map((_, i) => `c${i + 1}`);
     const casts = types.map((t, i) => `u.${names[i]}::${t}`);
     const arrays = types.map((_, i) => `$${i + 1}::text[]`);
-    return `${this.insertHead} SELECT ${casts.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${names.join(', ')}) ${this.conflictClause}`;
+    return `${this.insertHead} SELECT ${casts.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${names.join(', ')})${this.lockOrder} ${this.conflictClause}`;
+  }
+
+  /**
+   * Groups are upserted in key order, so sessions writing overlapping groups
+   * of one view at once (clients, Kafka sources) take their row locks in the
+   * same order and wait for each other instead of deadlocking.
+   */
+  private get lockOrder(): string {
+    const groups = this.core.groups.length;
+    return groups === 0 ? '' : ` ORDER BY ${Array.from({ length: groups }, (_, i) => i + 1).join(', ')}`;
   }
 
   /** Upsert where the serving store evaluates and aggregates the batch itself. */
@@ -258,7 +268,7 @@ export class ContinuousView {
     const grouping = plan.groups.length
       ? ` GROUP BY ${plan.groups.map((_, i) => i + 1).join(', ')}`
       : ' HAVING count(*) > 0';
-    return `${this.insertHead} SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping} ${this.conflictClause}`;
+    return `${this.insertHead} SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping}${this.lockOrder} ${this.conflictClause}`;
   }
 }
 

@@ -91,9 +91,11 @@ export interface StoreClient {
    */
   readonly shared: boolean;
   /** The backend's own process id and cancel key, when the session is a backend of its own. */
-  readonly backend?: { processId: number; secretKey: number; parameters: ReadonlyMap<string, string> };
+  readonly backend?: { processId: number; secretKey: number; parameters: ReadonlyMap<string, string>; database: string };
   /** True once the session is gone (the server restarted, the connection broke): open a new client. */
   readonly broken: boolean;
+  /** Settles when the session ends, with why (the server's own FATAL error where it sent one). */
+  readonly lost?: Promise<Error | undefined>;
   /** Waits for this client's turn and returns the session for it. */
   acquire(): Promise<StoreSession>;
   /** Asks the store to cancel this client's running statement, where it can. */

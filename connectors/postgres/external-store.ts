@@ -3,6 +3,8 @@ import { ProtocolConnection } from './protocol-connection.ts';
 import { UpstreamConnection } from './upstream-connection.ts';
 import { parseUpstreamUrl, type UpstreamTarget } from './upstream-url.ts';
 
+const PIPELINE_DATABASE_ALIAS = 'sluice';
+
 /** Startup parameters that are the connection's business, not the session's. */
 const NOT_SESSION_SETTINGS = new Set(['user', 'database', 'replication']);
 
@@ -37,10 +39,11 @@ export class ExternalStore implements ServingStore {
     const session = sessionOn(upstream);
     return {
       shared: false,
-      backend: { processId: upstream.processId, secretKey: upstream.secretKey, parameters: upstream.parameters },
+      backend: { processId: upstream.processId, secretKey: upstream.secretKey, parameters: upstream.parameters, database: target.database },
       get broken() {
         return upstream.broken;
       },
+      lost: upstream.closed.then(() => upstream.endReason),
       // The upstream session is this client's alone: its turn never ends.
       acquire: async () => session,
       cancel: () => upstream.cancel(),
@@ -55,13 +58,20 @@ export class ExternalStore implements ServingStore {
   }
 }
 
-/** The store's target with the client's database and session settings (the client's win over Sluice's defaults). */
+/**
+ * The store's target with the client's database and session settings (the
+ * client's win over Sluice's defaults). `sluice`, the name the quick start
+ * gives, always means the database of Sluice's catalog, also when an external
+ * server calls it otherwise; any other name is the server's to resolve.
+ */
 function clientTarget(target: UpstreamTarget, startup: ClientStartup): UpstreamTarget {
   const parameters: Record<string, string> = { ...target.parameters, application_name: '' };
   for (const [name, value] of Object.entries(startup.parameters)) {
     if (!NOT_SESSION_SETTINGS.has(name) && !name.startsWith('_pq_.')) parameters[name] = value;
   }
-  return { ...target, database: startup.database || target.database, parameters };
+  const named = startup.database || startup.parameters.user;
+  const database = !named || named === PIPELINE_DATABASE_ALIAS ? target.database : named;
+  return { ...target, database, parameters };
 }
 
 function sessionOn(upstream: UpstreamConnection): StoreSession {

@@ -10,7 +10,7 @@ import type { UpstreamTarget } from './upstream-url.ts';
 import { ProtocolConnection } from './protocol-connection.ts';
 
 /** The superuser initdb creates, and the database Sluice serves. */
-export const MANAGED_USER = 'sluice';
+export const MANAGED_USER = 'postgres';
 export const MANAGED_DATABASE = 'sluice';
 /** The unprivileged OS account the server runs as when Sluice runs as root (PostgreSQL refuses root). */
 export const MANAGED_OS_USER = 'sluice';

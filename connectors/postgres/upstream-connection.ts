@@ -185,6 +185,11 @@ export class UpstreamConnection {
     return this.failure !== undefined;
   }
 
+  /** Why the connection ended: the server's farewell (57P01, 25P03…) or the lost socket. */
+  get endReason(): SqlError | undefined {
+    return this.failure;
+  }
+
   /** Asks the server, over a second connection, to cancel what this session is running. */
   async cancel(): Promise<void> {
     if (this.failure || this.processId === 0) return;
@@ -296,7 +301,8 @@ export class UpstreamConnection {
 
   private lostError(): SqlError {
     if (this.farewell) {
-      return new SqlError(this.farewell.code, `the serving store closed the connection: ${this.farewell.message}`, { severity: 'FATAL', detail: this.farewell.detail, hint: this.farewell.hint });
+      const message = this.asClient ? this.farewell.message : `the serving store closed the connection: ${this.farewell.message}`;
+      return new SqlError(this.farewell.code, message, { severity: 'FATAL', detail: this.farewell.detail, hint: this.farewell.hint });
     }
     const reason = this.socketError ? `: ${this.socketError.message}` : '';
     return new SqlError(ConnectionState.failure, `lost the connection to the serving store at ${this.target.display}${reason}`, {

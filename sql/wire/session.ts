@@ -185,12 +185,13 @@ export class ClientSession {
     if (backend) {
       this.processId = backend.processId;
       this.secretKey = backend.secretKey;
-      this.passthrough = (params.database || params.user || store.database) !== store.database;
+      this.passthrough = backend.database !== store.database;
       status = [...backend.parameters];
     } else {
       status = this.sharedSessionStatus(params);
     }
     this.registry.register(this);
+    void this.client.lost?.then((reason) => this.sessionLost(reason));
     this.write([
       codec.authenticationOk(),
       ...status.map(([k, v]) => codec.parameterStatus(k, v)),
@@ -198,6 +199,18 @@ export class ClientSession {
       codec.readyForQuery('I'),
     ]);
     this.log.debug({ user: params.user, database: params.database, processId: this.processId }, 'client connected');
+  }
+
+  /**
+   * The client's backend ended (pg_terminate_backend, idle_in_transaction_session_timeout,
+   * the server restarting): the client hears the server's reason at once, as from PostgreSQL,
+   * after whatever it is waiting for has been answered.
+   */
+  private sessionLost(reason: Error | undefined): void {
+    this.queue = this.queue.then(() => {
+      if (this.closed) return;
+      this.fatal(reason ?? new SqlError('08006', 'the connection to the serving store was lost'));
+    });
   }
 
   /** What a client of the shared PGlite backend is told: Sluice's fixed settings. */

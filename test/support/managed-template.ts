@@ -10,7 +10,7 @@ import { ManagedPostgres } from '../../connectors/postgres/index.ts';
  * `sluice` database) that every test server copies instead of running initdb.
  * Bump the version when ManagedPostgres creates clusters differently.
  */
-const TEMPLATE = path.join(tmpdir(), 'sluice-pg-template-v1');
+const TEMPLATE = path.join(tmpdir(), 'sluice-pg-template-v2');
 
 async function ensureTemplate(): Promise<string> {
   if (existsSync(path.join(TEMPLATE, 'PG_VERSION'))) return TEMPLATE;
