@@ -94,6 +94,8 @@ export interface StoreClient {
   readonly backend?: { processId: number; secretKey: number; parameters: ReadonlyMap<string, string>; database: string };
   /** True once the session is gone (the server restarted, the connection broke): open a new client. */
   readonly broken: boolean;
+  /** Hands over what the backend sends while idle (NOTIFY, notices), for the client to hear at once. */
+  onIdleMessage?(listener: (message: Buffer) => void): void;
   /** Settles when the session ends, with why (the server's own FATAL error where it sent one). */
   readonly lost?: Promise<Error | undefined>;
   /** Waits for this client's turn and returns the session for it. */

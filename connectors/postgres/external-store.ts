@@ -44,6 +44,9 @@ export class ExternalStore implements ServingStore {
         return upstream.broken;
       },
       lost: upstream.closed.then(() => upstream.endReason),
+      onIdleMessage: (listener) => {
+        upstream.onIdleMessage = listener;
+      },
       // The upstream session is this client's alone: its turn never ends.
       acquire: async () => session,
       cancel: () => upstream.cancel(),

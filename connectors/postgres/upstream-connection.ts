@@ -81,6 +81,12 @@ export class UpstreamConnection {
   private tail: Promise<unknown> = Promise.resolve();
   /** Notices, notifications and parameter changes that arrived between exchanges; they go out with the next response. */
   private unsolicited: Buffer[] = [];
+  /**
+   * Takes notifications, notices and parameter changes that arrive while the
+   * session is idle, so a client hears them at once (LISTEN) as from PostgreSQL;
+   * without it they wait for the next response.
+   */
+  onIdleMessage: ((message: Buffer) => void) | undefined;
   /** Set once the connection is unusable; every later exchange fails with it. */
   private failure: SqlError | undefined;
   /** A FATAL ErrorResponse sent just before the server hung up (e.g. pg_terminate_backend). */
@@ -287,7 +293,9 @@ export class UpstreamConnection {
     const type = buf[start];
     if (type === Backend.errorResponse) return;
     if (type === Backend.noticeResponse || type === Backend.notification || type === Backend.parameterStatus) {
-      this.unsolicited.push(Buffer.from(buf.subarray(start, end)));
+      const message = Buffer.from(buf.subarray(start, end));
+      if (this.onIdleMessage) this.onIdleMessage(message);
+      else this.unsolicited.push(message);
       return;
     }
     throw new SqlError(SqlState.protocolViolation, `unexpected message "${String.fromCharCode(type)}" from the serving store outside a request`);

@@ -192,6 +192,7 @@ export class ClientSession {
     }
     this.registry.register(this);
     void this.client.lost?.then((reason) => this.sessionLost(reason));
+    this.client.onIdleMessage?.((message) => this.write(message));
     this.write([
       codec.authenticationOk(),
       ...status.map(([k, v]) => codec.parameterStatus(k, v)),
