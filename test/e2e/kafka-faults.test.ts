@@ -1,4 +1,6 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import pg from 'pg';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKafka, type KafkaBroker } from '../support/kafka.ts';
@@ -112,4 +114,61 @@ describe('exactly once across crashes and broker outages', () => {
     await sluice.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }, 240_000);
+
+  it('counts every message exactly once when the managed PostgreSQL is killed with SIGKILL mid-stream; Sluice restarts it', async () => {
+    const dataDir = tempDataDir();
+    const sluice = new SluiceProcess(dataDir);
+    await sluice.start();
+    await setUp(sluice, 'store_crash');
+    const total = 8000;
+    const producing = (async () => {
+      for (let i = 0; i < total; i += 400) {
+        await producer.send({ topic: 'store_crash', messages: Array.from({ length: 400 }, (_, j) => message(i + j)) });
+        await sleep(50);
+      }
+    })();
+    // A client in the middle of a statement when the server dies gets an error, never a hang.
+    const client = new pg.Client({ host: '127.0.0.1', port: sluice.port, user: 'sluice', database: 'sluice' });
+    client.on('error', () => undefined);
+    await client.connect();
+    const sleeping = client.query('SELECT pg_sleep(30)').then(
+      () => 'finished',
+      (err: { code?: string; message: string }) => err.code ?? err.message,
+    );
+    await waitFor(() => totals(sluice), (t) => t.n > 0, 60_000, 'the first messages');
+    await sleep(500);
+    process.kill(postmasterPid(dataDir), 'SIGKILL');
+    expect(await sleeping).toMatch(/^(08006|57P01|Connection terminated unexpectedly)$/);
+    await producing;
+    await waitFor(() => totals(sluice).catch(() => ({ n: -1, qty: -1 })), (t) => t.n >= total, 90_000, 'all messages counted after the store came back');
+    await sleep(1000);
+    expect(await totals(sluice)).toEqual({ n: total, qty: expectedQty(total) });
+    await sluice.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 240_000);
+
+  it('a client idle in a transaction holds up no Kafka consumption', async () => {
+    const dataDir = tempDataDir();
+    const sluice = new SluiceProcess(dataDir);
+    await sluice.start();
+    await setUp(sluice, 'idle_txn');
+    const holder = new pg.Client({ host: '127.0.0.1', port: sluice.port, user: 'sluice', database: 'sluice' });
+    await holder.connect();
+    await holder.query('BEGIN');
+    await holder.query('SELECT count(*) FROM totals');
+    const total = 3000;
+    for (let i = 0; i < total; i += 500) await producer.send({ topic: 'idle_txn', messages: Array.from({ length: 500 }, (_, j) => message(i + j)) });
+    await waitFor(() => totals(sluice), (t) => t.n >= total, 60_000, 'messages consumed while a transaction is open');
+    expect((await holder.query('SELECT 1 AS still_open')).rows).toEqual([{ still_open: 1 }]);
+    await holder.query('COMMIT');
+    await holder.end();
+    expect(await totals(sluice)).toEqual({ n: total, qty: expectedQty(total) });
+    await sluice.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 120_000);
 });
+
+/** The managed PostgreSQL's postmaster, from its lock file in the data directory. */
+function postmasterPid(dataDir: string): number {
+  return Number(readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]);
+}
