@@ -82,6 +82,9 @@ export class SketchMerger {
   private async mergeStored(conn: StoreConnection, groups: Map<string, { key: (string | null)[]; states: SketchState[] }>): Promise<void> {
     const keys = [...groups.values()].map((g) => g.key);
     const params = this.plan.groups.map((_, g) => arrayLiteral(keys.map((k) => k[g])));
+    // Read, merge and write back is one writer at a time per view: FOR UPDATE cannot lock a group
+    // that is not stored yet, and two sessions creating it at once would each overwrite the other.
+    await conn.query(`SELECT pg_advisory_xact_lock(${SKETCH_WRITER_LOCK} * 4294967296 + $1::regclass::oid::int8)`, [this.mrel]);
     const stored = await conn.query(keys.some((k) => k.includes(null)) ? this.readSqlWithNulls : this.readSql, params);
     const groupCount = this.plan.groups.length;
     for (const row of stored.rows) {
@@ -155,6 +158,9 @@ export class SketchMerger {
 }
 
 const noExtra: readonly (string | null)[] = [];
+
+/** The advisory-lock class of sketch writers (the object is the `_mrel`'s oid): an arbitrary constant of Sluice's. */
+const SKETCH_WRITER_LOCK = 0x51c3;
 
 function groupId(key: (string | null)[]): string {
   return key.map((k) => (k === null ? '\u0001' : `s${k}`)).join('\u0000');

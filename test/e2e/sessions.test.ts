@@ -110,6 +110,18 @@ describe('nothing one client does holds up ingest or other clients', () => {
     expect(Number((await admin.query("SELECT count(*)::int AS n FROM per_url WHERE url LIKE '/many%'")).rows[0].n)).toBe(50);
     await Promise.all(writers.map((w) => w.end()));
   });
+
+  it('sketch views (hll_agg) written by several sessions at once lose no batch, also when they create the same group', async () => {
+    await admin.query('CREATE VIEW visitors AS SELECT url, hll_agg(n) AS users FROM hits GROUP BY url');
+    const writers = await Promise.all(Array.from({ length: 8 }, () => connect()));
+    for (let round = 0; round < 5; round++) {
+      await Promise.all(writers.map((w, k) => w.query(`INSERT INTO hits VALUES ('/sketch${round}', ${k})`)));
+    }
+    const uniques = (await admin.query("SELECT hll_cardinality(users) AS n FROM visitors WHERE url LIKE '/sketch%' ORDER BY url")).rows.map((r) => Number(r.n));
+    // Eight distinct values per group: HyperLogLog counts that few exactly.
+    expect(uniques).toEqual([8, 8, 8, 8, 8]);
+    await Promise.all(writers.map((w) => w.end()));
+  });
 });
 
 describe('session state is per client', () => {
