@@ -13,7 +13,8 @@ function client(brokers: string): Kafka {
 }
 
 async function produce(kafka: Kafka, from: number, count: number): Promise<void> {
-  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  // Idempotent: a send retried under load (2 cores, other suites running) must not write the messages twice.
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: true, maxInFlightRequests: 1 });
   await producer.connect();
   const messages = Array.from({ length: count }, (_, i) => ({ key: `k${(from + i) % 17}`, value: JSON.stringify({ n: from + i }) }));
   await producer.send({ topic: TOPIC, messages, acks: -1 });
