@@ -353,8 +353,13 @@ async function validateInStore(conn: StoreConnection, stream: Stream, batch: Row
 const utcZones = new Set(['UTC', 'Etc/UTC', 'UCT', 'Etc/UCT', 'GMT', 'Etc/GMT', 'GMT0', 'Etc/GMT0', 'GMT+0', 'GMT-0', 'Etc/GMT+0', 'Etc/GMT-0', 'Greenwich', 'Etc/Greenwich', 'Universal', 'Etc/Universal', 'Zulu', 'Etc/Zulu']);
 const sessionZones = new WeakMap<StoreConnection, boolean>();
 
-/** Whether a store session prints timestamptz in UTC (what the engine's rendering assumes); asked once per session. */
+/**
+ * Whether a store session prints timestamptz in UTC (what the engine's rendering assumes): from the
+ * TimeZone PostgreSQL reports to the session, which follows every SET; else asked once per session.
+ */
 async function sessionInUtc(conn: StoreConnection): Promise<boolean> {
+  const reported = conn.reportedSetting?.('TimeZone');
+  if (reported !== undefined) return utcZones.has(reported);
   let utc = sessionZones.get(conn);
   if (utc === undefined) {
     utc = utcZones.has((await conn.query("SELECT current_setting('TimeZone')")).rows[0][0] as string);

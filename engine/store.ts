@@ -22,6 +22,8 @@ export interface StoreConnection {
   exec(sql: string): Promise<void>;
   /** Transaction status after the last statement. */
   readonly transactionStatus: TransactionStatus;
+  /** A setting PostgreSQL reports to clients (TimeZone, DateStyle…) as it is now in this session, where known. */
+  reportedSetting?(name: string): string | undefined;
 }
 
 /**

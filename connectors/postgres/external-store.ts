@@ -79,7 +79,7 @@ function clientTarget(target: UpstreamTarget, startup: ClientStartup): UpstreamT
 
 function sessionOn(upstream: UpstreamConnection): StoreSession {
   // Sluice's own statements must not swallow notices held for the client.
-  const conn = new ProtocolConnection((request) => upstream.forward(request, false));
+  const conn = new ProtocolConnection((request) => upstream.forward(request, false), (name) => upstream.parameters.get(name));
   return {
     conn,
     forward: async (request) => {

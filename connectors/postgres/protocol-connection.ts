@@ -15,7 +15,11 @@ export type RawExchange = (request: Buffer) => Promise<Buffer>;
 export class ProtocolConnection implements StoreConnection {
   transactionStatus: TransactionStatus = 'I';
 
-  constructor(private readonly exchange: RawExchange) {}
+  constructor(
+    private readonly exchange: RawExchange,
+    /** The session's reported settings, when the transport tracks them. */
+    readonly reportedSetting?: (name: string) => string | undefined,
+  ) {}
 
   async query(sql: string, params: readonly (string | null)[] = []): Promise<QueryResult> {
     const request = Buffer.concat([

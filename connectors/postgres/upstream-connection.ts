@@ -266,6 +266,7 @@ export class UpstreamConnection {
     try {
       this.framer.push(chunk, (buf, start, end) => {
         if (buf[start] === Backend.errorResponse) this.noteFatal(buf, start, end);
+        else if (buf[start] === Backend.parameterStatus) this.noteParameter(buf, start, end);
         if (this.active) this.active.read(buf, start, end);
         else this.hold(buf, start, end);
       });
@@ -280,6 +281,12 @@ export class UpstreamConnection {
     this.failure ??= err;
     this.active?.reject(this.failure);
     this.socket.destroy();
+  }
+
+  /** The session's reported settings (TimeZone, DateStyle…) as PostgreSQL announces each change. */
+  private noteParameter(buf: Buffer, start: number, end: number): void {
+    const [name, value] = buf.toString('utf8', start + HEADER_LENGTH, end - 1).split('\0');
+    this.parameters.set(name, value ?? '');
   }
 
   /** A FATAL error is the server's last word before it hangs up: it says why (57P01 on shutdown or termination). */
@@ -331,11 +338,6 @@ export class UpstreamConnection {
           case Backend.authentication: {
             const step = auth.respond(buf.subarray(start + HEADER_LENGTH, end));
             if (!step.done && step.reply) this.write([step.reply]);
-            break;
-          }
-          case Backend.parameterStatus: {
-            const [name, value] = buf.toString('utf8', start + HEADER_LENGTH, end - 1).split('\0');
-            this.parameters.set(name, value ?? '');
             break;
           }
           case Backend.backendKeyData:

@@ -154,6 +154,22 @@ describe('session state is per client', () => {
     await client.end();
   });
 
+  it('a transform renders timestamps in the writing session\'s TimeZone, also after it changes with SET', async () => {
+    await admin.query('CREATE STREAM stamps (ts timestamptz)');
+    await admin.query('CREATE STREAM stamp_texts (t text)');
+    await admin.query('CREATE VIEW seen_stamps AS SELECT t, count(*) FROM stamp_texts GROUP BY t');
+    await admin.query("CREATE VIEW render_stamps WITH (action=transform, outputfunc=pipelinedb.insert_into_stream('stamp_texts')) AS SELECT ts AS t FROM stamps");
+    const writer = await connect();
+    await writer.query("INSERT INTO stamps VALUES ('2026-01-01 00:00:00+00')");
+    await writer.query("SET TimeZone = 'Asia/Tokyo'");
+    await writer.query("INSERT INTO stamps VALUES ('2026-01-01 00:00:00+00')");
+    expect((await admin.query('SELECT t, count::int FROM seen_stamps ORDER BY t')).rows).toEqual([
+      { t: '2026-01-01 00:00:00+00', count: 1 },
+      { t: '2026-01-01 09:00:00+09', count: 1 },
+    ]);
+    await writer.end();
+  });
+
   it('pg_stat_activity has one row per client with its application_name, and pg_backend_pid() is the key the client was given', async () => {
     const names = ['grafana', 'metabase', 'dbeaver'];
     const clients = await Promise.all(names.map((application_name) => connect({ application_name })));
