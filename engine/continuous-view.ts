@@ -133,7 +133,11 @@ export class ContinuousView {
   /** The batch aggregated per group, as the merge's parameters (none when no row passed WHERE). */
   private engineParams(batch: RowBatch): string[] {
     const groups = this.aggregate(batch);
-    if (groups.size === 0) return [];
+    return groups.size === 0 ? [] : this.groupParams(groups);
+  }
+
+  /** Groups and their partial states as the merge's parameters: one text array per column. */
+  private groupParams(groups: PendingGroups): string[] {
     const plan = this.core;
     const keyColumns: (string | null)[][] = plan.groups.map(() => []);
     const stateColumns: (string | null)[][] = this.aggregates.map(() => []);
@@ -149,26 +153,28 @@ export class ContinuousView {
     return [...keyColumns, ...stateColumns].map(arrayLiteral);
   }
 
-  /** Groups a batch in a Map and folds each row passing WHERE into its group's partial states. */
-  private aggregate(batch: RowBatch): Map<unknown, { key: Value[]; states: unknown[] }> {
-    const groups = new Map<unknown, { key: Value[]; states: unknown[] }>();
-    const keyValues = this.groupValues as Evaluator[];
-    const argValues = this.argValues;
-    const filters = this.filters;
-    const where = this.where;
+  /**
+   * Groups a batch and folds each row passing WHERE into its group's partial
+   * states, in `groups` (a fresh Map by default). Every expression is
+   * evaluated before any state changes, so a row only the store can evaluate
+   * (NeedsStore) leaves `groups` as it was.
+   */
+  private aggregate(batch: RowBatch, groups: PendingGroups = new Map()): PendingGroups {
+    const evaluated = this.evaluateRows(batch);
+    const { rows, keys, args, passes } = evaluated;
     const accumulators = this.aggregates.map((a) => a.accumulator as Accumulator);
-    const single = keyValues.length === 1;
-    const key: Value[] = keyValues.map(() => null);
-    const groupedBy: Value[] = keyValues.map(() => null);
+    const keyCount = keys.length;
+    const single = keyCount === 1;
+    const key: Value[] = keys.map(() => null);
+    const groupedBy: Value[] = keys.map(() => null);
     const sameGroup = this.sameGroup;
-    for (let r = 0; r < batch.length; r++) {
-      if (where && where(batch, r) !== true) continue;
-      for (let g = 0; g < keyValues.length; g++) {
-        key[g] = keyValues[g](batch, r);
+    for (let i = 0; i < rows; i++) {
+      for (let g = 0; g < keyCount; g++) {
+        key[g] = keys[g][i];
         const normalize = sameGroup[g];
         groupedBy[g] = normalize ? normalize(key[g]) : key[g];
       }
-      const mapKey = single ? groupedBy[0] : keyValues.length === 0 ? 0 : compositeKey(groupedBy);
+      const mapKey = single ? groupedBy[0] : keyCount === 0 ? 0 : compositeKey(groupedBy);
       let group = groups.get(mapKey);
       if (!group) {
         group = { key: key.slice(), states: accumulators.map((acc) => acc.init()) };
@@ -176,13 +182,53 @@ export class ContinuousView {
       }
       const states = group.states;
       for (let a = 0; a < accumulators.length; a++) {
-        const filter = filters[a];
-        if (filter && filter(batch, r) !== true) continue;
-        const arg = argValues[a];
-        states[a] = accumulators[a].add(states[a], arg ? arg(batch, r) : null);
+        const pass = passes[a];
+        if (pass && !pass[i]) continue;
+        const arg = args[a];
+        states[a] = accumulators[a].add(states[a], arg ? arg[i] : null);
       }
     }
     return groups;
+  }
+
+  /** The grouping keys, arguments and FILTER outcomes of the rows passing WHERE, column by column. */
+  private evaluateRows(batch: RowBatch): { rows: number; keys: Value[][]; args: (Value[] | undefined)[]; passes: (boolean[] | undefined)[] } {
+    const where = this.where;
+    const selected: number[] = [];
+    for (let r = 0; r < batch.length; r++) if (!where || where(batch, r) === true) selected.push(r);
+    const column = (evaluate: Evaluator): Value[] => selected.map((r) => evaluate(batch, r));
+    return {
+      rows: selected.length,
+      keys: (this.groupValues as Evaluator[]).map(column),
+      args: this.argValues.map((arg) => (arg ? column(arg) : undefined)),
+      passes: this.filters.map((filter) => (filter ? selected.map((r) => filter(batch, r) === true) : undefined)),
+    };
+  }
+
+  /** Whether batches can be folded in memory across a statement and written once (see `fold`). */
+  get foldsInMemory(): boolean {
+    return this.active && this.engineEvaluated && !this.sketches && !this.plan.window;
+  }
+
+  /**
+   * Folds a batch into partial states kept in memory (the chunks of one COPY
+   * or INSERT), to be written with one upsert by `flush`; false, folding
+   * nothing, when a row needs the store (apply that batch instead).
+   */
+  fold(batch: RowBatch, pending: PendingGroups): boolean {
+    try {
+      this.aggregate(batch, pending);
+      return true;
+    } catch (err) {
+      if (err instanceof NeedsStore) return false;
+      throw err;
+    }
+  }
+
+  /** Writes folded partial states with one upsert; returns the changed groups when asked. */
+  async flush(conn: StoreConnection, pending: PendingGroups, withChanges: boolean): Promise<Change[]> {
+    if (pending.size === 0) return [];
+    return this.upsert(conn, '', this.mergeSql, this.groupParams(pending), withChanges);
   }
 
   private async applyInStore(conn: StoreConnection, batch: RowBatch, withChanges: boolean): Promise<Change[]> {
@@ -271,6 +317,9 @@ export class ContinuousView {
     return `${this.insertHead} SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping}${this.lockOrder} ${this.conflictClause}`;
   }
 }
+
+/** Groups and their partial states, folded in memory until written (key: the group's identity). */
+export type PendingGroups = Map<unknown, { key: Value[]; states: unknown[] }>;
 
 /** A changed group of a view: its row before and after, as PostgreSQL text of the view's row type. */
 export interface Change {

@@ -1,7 +1,7 @@
 import type { RowBatch } from './batch.ts';
 import { ContinuousTransform, engineMessages, givenMessagesSql, type EngineRows } from './continuous-transform.ts';
 import { NeedsStore, outputText } from './expressions/index.ts';
-import { ContinuousView, outputStreamName, type Change } from './continuous-view.ts';
+import { ContinuousView, outputStreamName, type Change, type PendingGroups } from './continuous-view.ts';
 import { SqlError, SqlState } from './errors.ts';
 import { arrayLiteral } from './sql-text.ts';
 import { certainlyValidDateTime } from './values/index.ts';
@@ -107,15 +107,34 @@ export class Engine {
   ): Promise<number> {
     let rows = 0;
     await inTransaction(conn, async () => {
+      // Views the engine aggregates keep the statement's partial states in memory and are written once.
+      const pending: FoldedViews = new Map();
       for await (const batch of batches) {
         if (!options.validated) await validateInStore(conn, stream, batch);
-        if (options.fromTopic) await this.deliverToReaders(conn, stream, batch);
+        if (options.fromTopic || !streamSinkTarget(stream)) await this.deliverToReaders(conn, stream, batch, pending);
         else await this.deliver(conn, stream, batch);
         rows += batch.length;
+        if (pendingGroups(pending) > maxFoldedGroups) await this.flushFolded(conn, pending);
       }
+      await this.flushFolded(conn, pending);
       await options.afterDelivery?.();
     });
     return rows;
+  }
+
+  /** Writes the partial states folded so far, one upsert per view, and sends their changes down the output streams. */
+  private async flushFolded(conn: StoreConnection, pending: FoldedViews): Promise<void> {
+    for (const [view, groups] of pending) {
+      pending.delete(view);
+      await this.flushView(conn, view, groups);
+    }
+  }
+
+  private async flushView(conn: StoreConnection, view: ContinuousView, groups: PendingGroups): Promise<void> {
+    const output = this.stream(view.plan.schema, outputStreamName(view.plan.name));
+    const wanted = output !== undefined && this.readersOf(output).length > 0;
+    const changes = await view.flush(conn, groups, wanted);
+    if (output && changes.length) await this.deliver(conn, output, changeBatch(output, changes));
   }
 
   /**
@@ -188,13 +207,23 @@ export class Engine {
    * Applies a batch to the views reading a stream, then the changes of those
    * views to the views reading their output streams, and so on down the chain.
    */
-  private async deliverToReaders(conn: StoreConnection, stream: Stream, batch: RowBatch): Promise<void> {
+  private async deliverToReaders(conn: StoreConnection, stream: Stream, batch: RowBatch, pending?: FoldedViews): Promise<void> {
     for (const reader of this.readersOf(stream)) {
       const output = this.stream(reader.plan.schema, outputStreamName(reader.plan.name));
       const wanted = output !== undefined && this.readersOf(output).length > 0;
       if (reader instanceof ContinuousTransform) {
         await this.applyTransform(conn, reader, batch, wanted ? output : undefined);
         continue;
+      }
+      if (pending && reader.foldsInMemory) {
+        const groups = pending.get(reader) ?? new Map();
+        if (reader.fold(batch, groups)) {
+          pending.set(reader, groups);
+          continue;
+        }
+        // Arrival order matters to string_agg and array_agg: what was folded goes first.
+        pending.delete(reader);
+        await this.flushView(conn, reader, groups);
       }
       const changes = await reader.apply(conn, batch, wanted);
       if (output && changes.length) await this.deliver(conn, output, changeBatch(output, changes));
@@ -331,6 +360,18 @@ function changeBatch(output: Stream, changes: Change[]): RowBatch {
     return changes.map(() => null);
   });
   return { length: changes.length, columns };
+}
+
+/** Partial states folded in memory per view, during one ingest. */
+type FoldedViews = Map<ContinuousView, PendingGroups>;
+
+/** Above this many folded groups (all views together) an ingest writes what it has, to bound memory. */
+const maxFoldedGroups = 200_000;
+
+function pendingGroups(pending: FoldedViews): number {
+  let groups = 0;
+  for (const folded of pending.values()) groups += folded.size;
+  return groups;
 }
 
 /**
