@@ -1,8 +1,11 @@
 /**
  * The serving store, old default against new, in one run: PGlite (one
  * in-process backend shared by everyone; `--store pglite`) and the PostgreSQL
- * server Sluice manages (the default). Runs are interleaved (pglite, managed,
- * pglite, managed, …) and each result reports min and median over the runs.
+ * server Sluice manages (the default); for COPY and INSERT also what a user
+ * would write instead on PostgreSQL alone (`pg-trigger`: the same rows into a
+ * table whose statement-level trigger upserts each summary from the transition
+ * table). Runs are interleaved (pglite, managed, pg-trigger, pglite, …) and
+ * each result reports min and median over the runs.
  *
  *   npm run bench:store                     # everything
  *   npm run bench:store -- copy insert      # some of: copy, insert, kafka, idle
@@ -38,8 +41,9 @@ import { WireServer } from '../sql/wire/server.ts';
 import { startKafka, type KafkaBroker } from '../test/support/kafka.ts';
 import { prefillTopic, report } from './support.ts';
 
-type Kind = 'pglite' | 'managed';
-const kinds: Kind[] = ['pglite', 'managed'];
+type Kind = 'pglite' | 'managed' | 'pg-trigger';
+const stores: Kind[] = ['pglite', 'managed'];
+const withPeer: Kind[] = ['pglite', 'managed', 'pg-trigger'];
 const which = new Set(process.argv.slice(2));
 const wants = (name: string) => which.size === 0 || which.has(name);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
@@ -48,6 +52,7 @@ const keys = 10_000;
 const CLK_TCK = 100;
 
 interface Running {
+  kind: Kind;
   port: number;
   client: pg.Client;
   postgresCpuSeconds(): number;
@@ -70,9 +75,11 @@ async function start(kind: Kind, kafka?: KafkaBroker): Promise<Running> {
   }
   const wire = new WireServer(service, log);
   const { port } = await wire.listen(0, '127.0.0.1');
-  const client = new pg.Client({ host: '127.0.0.1', port, user: 'sluice', database: 'sluice' });
+  // The peer is PostgreSQL alone: the same server, reached straight on its socket.
+  const client = kind === 'pg-trigger' ? new pg.Client({ host: path.join(dataDir, 'pg'), port: 5432, user: 'postgres', database: 'sluice' }) : new pg.Client({ host: '127.0.0.1', port, user: 'sluice', database: 'sluice' });
   await client.connect();
   return {
+    kind,
     port,
     client,
     postgresCpuSeconds: () => (server ? processTreeCpuSeconds(server.pid) : 0),
@@ -108,9 +115,25 @@ function processTreeCpuSeconds(root: number): number {
   return ticks / CLK_TCK;
 }
 
-async function createViews(client: pg.Client, count: number): Promise<void> {
+async function createViews(running: Running, count: number): Promise<void> {
+  const { client } = running;
+  if (running.kind === 'pg-trigger') return createTriggerSummaries(client, count);
   await client.query('CREATE STREAM events (key text, n int4, x float8)');
   for (let i = 0; i < count; i++) await client.query(`CREATE VIEW v${i} AS SELECT key, count(*), sum(n), avg(x), max(x) FROM events GROUP BY key`);
+}
+
+/** The same summaries as a PostgreSQL user would keep them: a table, and a statement trigger per summary reading the transition table. */
+async function createTriggerSummaries(client: pg.Client, count: number): Promise<void> {
+  await client.query('CREATE TABLE events (key text, n int4, x float8)');
+  for (let i = 0; i < count; i++) {
+    await client.query(`CREATE TABLE v${i} (key text PRIMARY KEY, count int8, sum int8, x_sum float8, x_count int8, max float8)`);
+    await client.query(`CREATE FUNCTION v${i}_apply() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+      INSERT INTO v${i} SELECT key, count(*), sum(n), sum(x), count(x), max(x) FROM new_rows GROUP BY key
+      ON CONFLICT (key) DO UPDATE SET count = v${i}.count + EXCLUDED.count, sum = v${i}.sum + EXCLUDED.sum,
+        x_sum = v${i}.x_sum + EXCLUDED.x_sum, x_count = v${i}.x_count + EXCLUDED.x_count, max = greatest(v${i}.max, EXCLUDED.max);
+      RETURN NULL; END $$`);
+    await client.query(`CREATE TRIGGER v${i}_apply AFTER INSERT ON events REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION v${i}_apply()`);
+  }
 }
 
 async function checkTotal(client: pg.Client, expected: number): Promise<void> {
@@ -168,15 +191,15 @@ function summarize(samples: Sample[], count: number): Record<string, number> {
 }
 
 /** Runs `one(kind)` `runs` times for each store, interleaved, and reports both. */
-async function compare(name: string, extra: Record<string, unknown>, count: number, one: (kind: Kind) => Promise<Sample>): Promise<void> {
-  const samples: Record<Kind, Sample[]> = { pglite: [], managed: [] };
-  for (let r = 0; r < runs; r++) for (const kind of kinds) samples[kind].push(await one(kind));
-  for (const kind of kinds) report({ bench: name, store: kind, ...extra, rows: count, runs, ...summarize(samples[kind], count) });
+async function compare(name: string, kinds: Kind[], extra: Record<string, unknown>, count: number, one: (kind: Kind) => Promise<Sample>): Promise<void> {
+  const samples = new Map<Kind, Sample[]>(kinds.map((kind) => [kind, []]));
+  for (let r = 0; r < runs; r++) for (const kind of kinds) samples.get(kind)!.push(await one(kind));
+  for (const kind of kinds) report({ bench: name, store: kind, ...extra, rows: count, runs, ...summarize(samples.get(kind)!, count) });
 }
 
 async function copyRun(kind: Kind, views: number): Promise<Sample> {
   const running = await start(kind);
-  await createViews(running.client, views);
+  await createViews(running, views);
   const chunks = copyChunks(rows);
   const sample = await measure(running, () => pipeline(Readable.from(chunks), running.client.query(copyFrom('COPY events (key, n, x) FROM STDIN'))));
   await checkTotal(running.client, rows);
@@ -186,7 +209,7 @@ async function copyRun(kind: Kind, views: number): Promise<Sample> {
 
 async function insertRun(kind: Kind, views: number, total: number): Promise<Sample> {
   const running = await start(kind);
-  await createViews(running.client, views);
+  await createViews(running, views);
   const statements = insertStatements(total);
   const sample = await measure(running, async () => {
     for (const sql of statements) await running.client.query(sql);
@@ -216,7 +239,7 @@ async function kafkaRun(kind: Kind, kafka: KafkaBroker, topic: string, total: nu
 
 async function idleRun(kind: Kind): Promise<void> {
   const running = await start(kind);
-  await createViews(running.client, 1);
+  await createViews(running, 1);
   const holder = new pg.Client({ host: '127.0.0.1', port: running.port, user: 'sluice', database: 'sluice' });
   await holder.connect();
   await holder.query('BEGIN');
@@ -239,11 +262,11 @@ async function idleRun(kind: Kind): Promise<void> {
 }
 
 if (wants('copy')) {
-  for (const views of [1, 10]) await compare('copy', { views, keys }, rows, (kind) => copyRun(kind, views));
+  for (const views of [1, 10]) await compare('copy', withPeer, { views, keys }, rows, (kind) => copyRun(kind, views));
 }
 if (wants('insert')) {
-  await compare('insert', { views: 1, keys, rows_per_statement: 1000 }, Math.min(rows, 200_000), (kind) => insertRun(kind, 1, Math.min(rows, 200_000)));
-  await compare('insert', { views: 10, keys, rows_per_statement: 1000 }, Math.min(rows, 50_000), (kind) => insertRun(kind, 10, Math.min(rows, 50_000)));
+  await compare('insert', withPeer, { views: 1, keys, rows_per_statement: 1000 }, Math.min(rows, 200_000), (kind) => insertRun(kind, 1, Math.min(rows, 200_000)));
+  await compare('insert', withPeer, { views: 10, keys, rows_per_statement: 1000 }, Math.min(rows, 50_000), (kind) => insertRun(kind, 10, Math.min(rows, 50_000)));
 }
 if (wants('kafka')) {
   const kafka = await startKafka();
@@ -255,9 +278,9 @@ if (wants('kafka')) {
   await producer.connect();
   const total = Math.min(rows, 500_000);
   await prefillTopic(producer, 'bench_store', total, (i) => JSON.stringify({ uid: `user_${(i * 7919) % keys}`, page: `/p/${i % 977}`, amount: (i % 1000) / 10, ts: '2026-11-21T10:00:00.000Z' }));
-  await compare('kafka-json', { views: 1, keys, partitions: 8 }, total, (kind) => kafkaRun(kind, kafka, 'bench_store', total));
+  await compare('kafka-json', stores, { views: 1, keys, partitions: 8 }, total, (kind) => kafkaRun(kind, kafka, 'bench_store', total));
   await producer.disconnect();
   await admin.disconnect();
   await kafka.stop({ removeData: true });
 }
-if (wants('idle')) for (const kind of kinds) await idleRun(kind);
+if (wants('idle')) for (const kind of stores) await idleRun(kind);
