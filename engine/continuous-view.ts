@@ -194,14 +194,25 @@ export class ContinuousView {
   /** The grouping keys, arguments and FILTER outcomes of the rows passing WHERE, column by column. */
   private evaluateRows(batch: RowBatch): { rows: number; keys: Value[][]; args: (Value[] | undefined)[]; passes: (boolean[] | undefined)[] } {
     const where = this.where;
-    const selected: number[] = [];
-    for (let r = 0; r < batch.length; r++) if (!where || where(batch, r) === true) selected.push(r);
-    const column = (evaluate: Evaluator): Value[] => selected.map((r) => evaluate(batch, r));
+    let selected: number[] | undefined;
+    if (where) {
+      selected = [];
+      for (let r = 0; r < batch.length; r++) if (where(batch, r) === true) selected.push(r);
+    }
+    const rowsOf = selected;
+    const column = (evaluate: Evaluator): Value[] => {
+      const p = plainColumn(evaluate);
+      // Every row, straight from the stream column: nothing to copy.
+      if (!rowsOf && p !== undefined) return batch.columns[p];
+      if (!rowsOf) return Array.from({ length: batch.length }, (_, r) => evaluate(batch, r));
+      return rowsOf.map((r) => evaluate(batch, r));
+    };
+    const each = (evaluate: Evaluator): boolean[] => (rowsOf ?? Array.from({ length: batch.length }, (_, r) => r)).map((r) => evaluate(batch, r) === true);
     return {
-      rows: selected.length,
+      rows: rowsOf ? rowsOf.length : batch.length,
       keys: (this.groupValues as Evaluator[]).map(column),
       args: this.argValues.map((arg) => (arg ? column(arg) : undefined)),
-      passes: this.filters.map((filter) => (filter ? selected.map((r) => filter(batch, r) === true) : undefined)),
+      passes: this.filters.map((filter) => (filter ? each(filter) : undefined)),
     };
   }
 
@@ -364,5 +375,10 @@ function engineValue(stream: Stream, sourceColumn: string | undefined, compiled:
   if (compiled) return compile(compiled);
   const p = sourceColumn === undefined ? undefined : stream.position(sourceColumn);
   if (p === undefined || stream.inputs[p] === undefined) return undefined;
-  return (batch, r) => batch.columns[p][r];
+  return Object.assign((batch: RowBatch, r: number) => batch.columns[p][r], { column: p });
+}
+
+/** The stream column a plain-column evaluator reads, so a whole batch can take the column as it is. */
+function plainColumn(evaluate: Evaluator | undefined): number | undefined {
+  return (evaluate as { column?: number } | undefined)?.column;
 }

@@ -1,5 +1,6 @@
 import { SqlError, SqlState } from '../engine/errors.ts';
 import { inTransaction } from '../engine/store.ts';
+import { qualifiedName } from '../engine/sql-text.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { fieldsOf, functionName, nodeKind, stringValue, walk } from './ast.ts';
 import { saveViewPlan, updateViewPlan } from './catalog.ts';
@@ -63,7 +64,18 @@ interface ViewOptions {
   ttl?: string;
   ttlColumn?: string;
   window?: WindowOption;
+  /** PipelineDB's `fillfactor` for the `_mrel`. */
+  fillfactor?: number;
 }
+
+/**
+ * Every update of a group rewrites its row: room on each page lets PostgreSQL
+ * keep the new version beside the old one without touching the index (a HOT
+ * update) and prune the old one there, and autovacuum visits an `_mrel` long
+ * before the default 20% of it is dead. PipelineDB's default fillfactor is 50 too.
+ */
+const defaultFillfactor = 50;
+const mrelAutovacuum = 'autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_threshold = 1000, autovacuum_analyze_scale_factor = 0.05';
 
 function checkOptions(def: ViewDefinition): ViewOptions {
   const options: ViewOptions = {};
@@ -88,6 +100,12 @@ function checkOptions(def: ViewDefinition): ViewOptions {
       if (name === 'sw') options.window.interval = value ?? '';
       else if (name === 'sw_column') options.window.column = value;
       else options.window.stepFactor = Number(value);
+      continue;
+    }
+    if (name === 'fillfactor') {
+      const value = Number(optionValue(option));
+      if (!Number.isInteger(value) || value < 10 || value > 100) throw new SqlError(SqlState.invalidParameterValue, `fillfactor must be an integer from 10 to 100, not "${optionValue(option)}"`);
+      options.fillfactor = value;
       continue;
     }
     if (name === 'action') {
@@ -133,6 +151,9 @@ export async function createContinuousView(ctx: StatementContext, def: ViewDefin
   if (options.ttl !== undefined && options.ttlColumn !== undefined) plan.ttl = await ttlOf(ctx, plan, options.ttl, options.ttlColumn);
   await inTransaction(ctx.conn, async () => {
     for (const statement of ddl) await ctx.conn.exec(statement);
+    if (!options.transform && !plan.appendOnly) {
+      await ctx.conn.exec(`ALTER TABLE ${qualifiedName(plan.schema, plan.mrel)} SET (fillfactor = ${options.fillfactor ?? defaultFillfactor}, ${mrelAutovacuum})`);
+    }
     await saveViewPlan(ctx.conn, plan);
   });
   await ctx.reloadStreams();
