@@ -9,7 +9,7 @@
  * q/s with 8 clients ≥ 0.85×). CPU seconds per million queries of this process
  * (Sluice and the clients) and of PostgreSQL.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -17,7 +17,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { startSluice } from '../test/support/sluice.ts';
-import { report } from './support.ts';
+import { processTreeCpuSeconds, report } from './support.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 3);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
@@ -40,21 +40,7 @@ function config(route: Route): pg.ClientConfig {
     : { host: socketDir, port: 5432, user: 'postgres', database: 'sluice' };
 }
 
-function postgresCpu(): number {
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(entry) !== postmaster && Number(fields[1]) !== postmaster) continue;
-      ticks += Number(fields[11]) + Number(fields[12]) + (Number(entry) === postmaster ? Number(fields[13]) + Number(fields[14]) : 0);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return ticks / 100;
-}
+const postgresCpu = () => processTreeCpuSeconds(postmaster);
 
 async function measure(route: Route, protocol: 'simple' | 'extended', clients: number) {
   const connections = await Promise.all(

@@ -22,7 +22,6 @@
  * the benchmark's own client) and for PostgreSQL (postmaster and every backend, from /proc;
  * zero for PGlite, which runs inside the Sluice process).
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -39,7 +38,7 @@ import type { ServingStore } from '../engine/store.ts';
 import { SluiceService } from '../sql/index.ts';
 import { WireServer } from '../sql/wire/server.ts';
 import { startKafka, type KafkaBroker } from '../test/support/kafka.ts';
-import { prefillTopic, report } from './support.ts';
+import { prefillTopic, processTreeCpuSeconds, report } from './support.ts';
 
 type Kind = 'pglite' | 'managed' | 'pg-trigger';
 const stores: Kind[] = ['pglite', 'managed'];
@@ -49,7 +48,6 @@ const wants = (name: string) => which.size === 0 || which.has(name);
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const rows = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const keys = 10_000;
-const CLK_TCK = 100;
 
 interface Running {
   kind: Kind;
@@ -91,28 +89,6 @@ async function start(kind: Kind, kafka?: KafkaBroker): Promise<Running> {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
-}
-
-/** User + system CPU of a process, the children it has reaped, and its live children (PostgreSQL's backends). */
-function processTreeCpuSeconds(root: number): number {
-  if (!root) return 0;
-  let ticks = 0;
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-    } catch {
-      continue;
-    }
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const pid = Number(entry);
-    const ppid = Number(fields[1]);
-    if (pid !== root && ppid !== root) continue;
-    ticks += Number(fields[11]) + Number(fields[12]);
-    if (pid === root) ticks += Number(fields[13]) + Number(fields[14]);
-  }
-  return ticks / CLK_TCK;
 }
 
 async function createViews(running: Running, count: number): Promise<void> {

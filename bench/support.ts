@@ -1,4 +1,5 @@
 /** What the benchmarks share: an in-memory Sluice, JSON-line reports, a pre-filled Kafka topic. */
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { CompressionTypes, type Producer } from 'kafkajs';
 import pg from 'pg';
@@ -43,4 +44,29 @@ export async function prefillTopic(producer: Producer, topic: string, total: num
     });
   }
   return +((performance.now() - started) / 1000).toFixed(2);
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ, 100 on Linux). */
+const CLK_TCK = 100;
+
+/** User + system CPU of a process, the children it has reaped, and its live children (PostgreSQL's backends). */
+export function processTreeCpuSeconds(root: number): number {
+  if (!root) return 0;
+  let ticks = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const pid = Number(entry);
+    const ppid = Number(fields[1]);
+    if (pid !== root && ppid !== root) continue;
+    ticks += Number(fields[11]) + Number(fields[12]);
+    if (pid === root) ticks += Number(fields[13]) + Number(fields[14]);
+  }
+  return ticks / CLK_TCK;
 }
