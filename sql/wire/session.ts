@@ -423,11 +423,16 @@ export class ClientSession {
   /** Names of prepared statements and portals in the store: prefixed when the backend is shared. */
   private rename = (name: string): string => (this.client?.shared === false ? name : backendName(this.namePrefix, name));
 
+  /** A message naming a statement or portal, as the store must see it: renamed only on a shared backend. */
+  private named(raw: Buffer, renamer: (raw: Buffer, rename: (name: string) => string) => Buffer): Buffer {
+    return this.client?.shared === false ? raw : renamer(raw, this.rename);
+  }
+
   private async parse(message: ParseMessage): Promise<void> {
     if (this.passthrough || plainlyForStore(this.service.engine, message.sql)) {
       this.statements.delete(message.name);
       if (message.name) this.storeStatements.add(message.name);
-      this.defer(renameFirst(message.raw, this.rename));
+      this.defer(this.named(message.raw, renameFirst));
       return;
     }
     let parsed: ParsedQuery | undefined;
@@ -458,7 +463,7 @@ export class ClientSession {
     this.defer(
       text !== undefined && text !== message.sql
         ? serialize.parse({ name: this.rename(message.name), text, types: message.paramTypes })
-        : renameFirst(message.raw, this.rename),
+        : this.named(message.raw, renameFirst),
     );
     if (route?.kind === 'store' && route.changesStreams) this.pendingStreamReload = true;
   }
@@ -475,7 +480,7 @@ export class ClientSession {
       return;
     }
     this.portals.delete(message.portal);
-    this.defer(renameBind(message.raw, this.rename));
+    this.defer(this.named(message.raw, renameBind));
   }
 
   private async describe(message: DescribeMessage): Promise<void> {
@@ -488,7 +493,7 @@ export class ClientSession {
       this.write(prepared ? [codec.parameterDescription(prepared.paramTypes), shape] : shape);
       return;
     }
-    this.defer(renameAfterKind(message.raw, this.rename));
+    this.defer(this.named(message.raw, renameAfterKind));
   }
 
   private async execute(message: ExecuteMessage): Promise<void> {
@@ -500,7 +505,7 @@ export class ClientSession {
       this.write(resultMessages(result, false));
       return;
     }
-    this.defer(renameFirst(message.raw, this.rename));
+    this.defer(this.named(message.raw, renameFirst));
   }
 
   private async close(message: CloseMessage): Promise<void> {
@@ -511,7 +516,7 @@ export class ClientSession {
       return;
     }
     if (message.kind === 'S') this.storeStatements.delete(message.name);
-    this.defer(renameAfterKind(message.raw, this.rename));
+    this.defer(this.named(message.raw, renameAfterKind));
   }
 
   private async flush(): Promise<void> {
