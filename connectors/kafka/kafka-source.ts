@@ -313,9 +313,11 @@ export class KafkaSource {
 
   private decode(messages: KafkaMessage[]): DecodedBatch {
     const decoded: DecodedBatch = { rows: new Map(), deadLetters: [] };
+    // One stream for the whole batch unless each message's key names its own.
+    const single = this.record.partitioned || messages.length === 0 ? undefined : this.decoderOrUndefined(messages[0]);
     for (const message of messages) {
       try {
-        const decoder = this.decoderFor(message);
+        const decoder = single ?? this.decoderFor(message);
         let entry = decoded.rows.get(decoder.stream);
         if (!entry) decoded.rows.set(decoder.stream, (entry = { messages: [], rows: [] }));
         entry.rows.push(decoder.decode(message));
@@ -325,6 +327,14 @@ export class KafkaSource {
       }
     }
     return decoded;
+  }
+
+  private decoderOrUndefined(message: KafkaMessage): MessageDecoder | undefined {
+    try {
+      return this.decoderFor(message);
+    } catch {
+      return undefined; // each message then says why, as a dead letter
+    }
   }
 
   private decoderFor(message: KafkaMessage): MessageDecoder {

@@ -42,6 +42,9 @@ function isMetadataColumn(name: string): name is MetadataColumn {
 export class MessageDecoder {
   /** Stream positions filled from the message value (not metadata, not arrival_timestamp). */
   private readonly valuePositions: number[];
+  /** Names and types of those columns, in the same order (the JSON keys looked up per message). */
+  private readonly valueNames: string[];
+  private readonly valueTypes: string[];
   private readonly metadata: { position: number; read: (m: KafkaMessage) => string | null }[];
   private readonly wholeMessageColumn: number | undefined;
   private readonly copyOptions: CopyFormatOptions & { columnCount: number };
@@ -54,6 +57,8 @@ export class MessageDecoder {
     const userColumns = stream.columns.map((c, i) => ({ c, i })).filter(({ c }) => c.name !== 'arrival_timestamp');
     this.metadata = userColumns.filter(({ c }) => isMetadataColumn(c.name)).map(({ c, i }) => ({ position: i, read: metadataColumns[c.name as MetadataColumn] }));
     this.valuePositions = userColumns.filter(({ c }) => !isMetadataColumn(c.name)).map(({ i }) => i);
+    this.valueNames = this.valuePositions.map((p) => stream.columns[p].name);
+    this.valueTypes = this.valuePositions.map((p) => stream.columns[p].typeName);
     const only = this.valuePositions.length === 1 ? stream.columns[this.valuePositions[0]] : undefined;
     this.wholeMessageColumn = only && (only.typeName === 'json' || only.typeName === 'jsonb') ? this.valuePositions[0] : undefined;
     this.copyOptions = {
@@ -70,8 +75,15 @@ export class MessageDecoder {
   /** The row of a message, aligned with the stream's columns (arrival_timestamp left null); throws SqlError for a bad message. */
   decode(message: KafkaMessage): Value[] {
     const row: Value[] = new Array(this.stream.columns.length).fill(null);
-    const texts = this.valueTexts(message);
-    for (let i = 0; i < this.valuePositions.length; i++) row[this.valuePositions[i]] = this.coerce(this.valuePositions[i], texts[i]);
+    const positions = this.valuePositions;
+    if (this.format === 'json' && this.wholeMessageColumn === undefined) {
+      // The common case, field by field straight into the row.
+      const object = jsonObject(messageText(message));
+      for (let i = 0; i < positions.length; i++) row[positions[i]] = this.coerce(positions[i], jsonFieldText(object[this.valueNames[i]], this.valueTypes[i]));
+    } else {
+      const texts = this.valueTexts(message);
+      for (let i = 0; i < positions.length; i++) row[positions[i]] = this.coerce(positions[i], texts[i]);
+    }
     for (const { position, read } of this.metadata) row[position] = this.coerce(position, read(message));
     return row;
   }
@@ -89,28 +101,39 @@ export class MessageDecoder {
   }
 
   private valueTexts(message: KafkaMessage): (string | null | undefined)[] {
-    if (message.value === null || message.value.length === 0) throw new SqlError(SqlState.invalidTextRepresentation, 'empty message');
-    const text = message.value.toString('utf8');
+    const text = messageText(message);
     if (this.format === 'json') return this.jsonTexts(text);
     const fields = decodeLine(text.endsWith('\n') ? text : `${text}\n`, this.copyOptions);
     if (!fields) throw new SqlError(SqlState.badCopyFileFormat, 'message holds no row');
     return fields;
   }
 
+  /** A stream whose only column is json/jsonb takes the whole message, once it is known to be JSON. */
   private jsonTexts(text: string): (string | null | undefined)[] {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch (err) {
-      throw new SqlError(SqlState.invalidTextRepresentation, `invalid JSON: ${(err as Error).message}`);
-    }
-    if (this.wholeMessageColumn !== undefined) return [text];
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-      throw new SqlError(SqlState.invalidTextRepresentation, 'message is not a JSON object', { hint: 'Each message must be an object whose keys are the stream\'s column names.' });
-    }
-    const object = parsed as Record<string, unknown>;
-    return this.valuePositions.map((p) => jsonFieldText(object[this.stream.columns[p].name], this.stream.columns[p].typeName));
+    parseJson(text);
+    return [text];
   }
+}
+
+function messageText(message: KafkaMessage): string {
+  if (message.value === null || message.value.length === 0) throw new SqlError(SqlState.invalidTextRepresentation, 'empty message');
+  return message.value.toString('utf8');
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new SqlError(SqlState.invalidTextRepresentation, `invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+function jsonObject(text: string): Record<string, unknown> {
+  const parsed = parseJson(text);
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new SqlError(SqlState.invalidTextRepresentation, 'message is not a JSON object', { hint: 'Each message must be an object whose keys are the stream\'s column names.' });
+  }
+  return parsed as Record<string, unknown>;
 }
 
 /** A JSON field as PostgreSQL text input for the column (objects and arrays as JSON text). */
