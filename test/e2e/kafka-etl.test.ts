@@ -1,4 +1,5 @@
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -308,6 +309,16 @@ describe('topic → transform → topic across crashes and a target outage', () 
       sluice.kill();
       await sluice.start();
     }
+    await producing;
+    expectExactly(await consumeAll(province, 'crash.out', total, 90_000), total);
+  }, 180_000);
+
+  it('delivers every message exactly once when its managed PostgreSQL is killed with SIGKILL mid-stream (source and sink relay reconnect)', async () => {
+    const before = 6000;
+    const total = before + 3000;
+    const producing = produce(before, total, 100);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    process.kill(Number(readFileSync(path.join(dataDir, 'pg', 'postmaster.pid'), 'utf8').split('\n')[0]), 'SIGKILL');
     await producing;
     expectExactly(await consumeAll(province, 'crash.out', total, 90_000), total);
   }, 180_000);
