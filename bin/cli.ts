@@ -6,6 +6,7 @@ import { ExternalStore, PgliteStore, openManagedStore } from '../connectors/post
 import { KafkaConnector, createKafkaClient } from '../connectors/kafka/index.ts';
 import { SluiceService } from '../sql/index.ts';
 import { WireServer } from '../sql/wire/server.ts';
+import { selfSignedTls, serverTlsContext } from '../sql/wire/tls.ts';
 
 const usage = `Usage: sluice [options]
 
@@ -15,6 +16,9 @@ const usage = `Usage: sluice [options]
   --postgres-url URL  use an existing PostgreSQL instead of the managed one (SLUICE_POSTGRES_URL)
   --store KIND        managed (default: a PostgreSQL server Sluice runs itself) or pglite
                       (one in-process backend shared by every client; see the README) (SLUICE_STORE)
+  --tls-cert FILE     PEM certificate: clients asking for TLS (sslmode=require…) get it (SLUICE_TLS_CERT)
+  --tls-key FILE      its PEM private key (SLUICE_TLS_KEY)
+  --tls-generate      use a self-signed certificate for localhost, made once in DIR/tls
   --log-level LEVEL   fatal|error|warn|info|debug (SLUICE_LOG_LEVEL, default info)
   -h, --help          show this help`;
 
@@ -25,6 +29,9 @@ const { values } = parseArgs({
     'data-dir': { type: 'string' },
     'postgres-url': { type: 'string' },
     store: { type: 'string' },
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'tls-generate': { type: 'boolean' },
     'log-level': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
@@ -74,10 +81,20 @@ const service = await startOrExplain(() => SluiceService.start(store, { log }));
 const kafka = new KafkaConnector(store, service.engine, createKafkaClient, log);
 service.kafka = kafka;
 await kafka.start();
-const server = new WireServer(service, log);
+const tlsCert = values['tls-cert'] ?? env.SLUICE_TLS_CERT;
+const tlsKey = values['tls-key'] ?? env.SLUICE_TLS_KEY;
+if ((tlsCert === undefined) !== (tlsKey === undefined)) {
+  console.error(`sluice: --tls-cert and --tls-key go together\n\n${usage}`);
+  process.exit(2);
+}
+const tls = await startOrExplain(async () => {
+  const files = tlsCert && tlsKey ? { cert: tlsCert, key: tlsKey } : values['tls-generate'] ? selfSignedTls(dataDir) : undefined;
+  return files ? { files, context: serverTlsContext(files) } : undefined;
+});
+const server = new WireServer(service, log, tls?.context);
 const address = await server.listen(port, host);
 log.info(
-  { host: address.host, port: address.port, store: store.description, streams: service.engine.allStreams().length, views: service.engine.allViews().length },
+  { host: address.host, port: address.port, store: store.description, tls: tls?.files.cert ?? false, streams: service.engine.allStreams().length, views: service.engine.allViews().length },
   `Sluice listening on ${address.host}:${address.port} — connect with: psql -h ${address.host} -p ${address.port} -U sluice sluice`,
 );
 

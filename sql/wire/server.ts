@@ -1,4 +1,5 @@
 import net from 'node:net';
+import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { SluiceService } from '../service.ts';
 import { ClientSession, type SessionRegistry } from './session.ts';
@@ -12,9 +13,11 @@ export class WireServer implements SessionRegistry {
   constructor(
     private readonly service: SluiceService,
     private readonly log: Logger,
+    /** The server's certificate and key: clients asking for TLS (sslmode=require…) get it. */
+    private readonly tls?: SecureContext,
   ) {
     this.server = net.createServer((socket) => {
-      const session = new ClientSession(socket, this.service, this, this.log);
+      const session = new ClientSession(socket, this.service, this, this.log, this.tls);
       this.connections.set(socket, session);
       void session.finished.then(() => this.connections.delete(socket));
     });

@@ -1,4 +1,5 @@
 import type { Socket } from 'node:net';
+import { TLSSocket, type SecureContext } from 'node:tls';
 import { SqlError, SqlState } from '../../engine/errors.ts';
 import type { StoreClient, StoreSession } from '../../engine/store.ts';
 import type { StatementContext, StatementResult } from '../context.ts';
@@ -61,14 +62,21 @@ export class ClientSession {
   /** Resolves once the connection is closed and the store given back. */
   readonly finished: Promise<void>;
 
+  /** Where the client's bytes come from and go to: the TCP socket, or the TLS socket over it. */
+  private socket: Socket;
+  private readonly onData = (chunk: Buffer): void => this.receive(chunk);
+
   constructor(
-    private readonly socket: Socket,
+    socket: Socket,
     private readonly service: SluiceService,
     private readonly registry: SessionRegistry,
     private readonly log: Logger,
+    /** Present when the server has a certificate: SSLRequest is answered with TLS. */
+    private readonly tls?: SecureContext,
   ) {
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (chunk) => this.receive(chunk));
+    socket.on('data', this.onData);
     this.finished = new Promise((resolve) => socket.on('close', () => void this.cleanup().catch((err) => this.log.warn({ err }, 'cleanup after disconnect failed')).finally(resolve)));
     socket.on('error', (err) => this.log.debug({ err }, 'client socket error'));
   }
@@ -122,6 +130,7 @@ export class ClientSession {
     if (this.skipUntilSync && message.type !== 'sync') return;
     switch (message.type) {
       case 'sslRequest':
+        return this.negotiateTls();
       case 'gssEncRequest':
         this.write(Buffer.from('N'));
         return;
@@ -163,6 +172,29 @@ export class ClientSession {
       default:
         throw new SqlError(SqlState.protocolViolation, `unsupported frontend message type "${message.type === 'unknown' ? message.code : message.type}"`);
     }
+  }
+
+  /**
+   * Answers SSLRequest: 'S' and a TLS handshake when the server has a
+   * certificate, 'N' otherwise (the client may go on in the clear). Bytes sent
+   * after the request but before the handshake are refused (CVE-2021-23214).
+   */
+  private negotiateTls(): void {
+    if (!this.tls || this.socket instanceof TLSSocket) {
+      this.write(Buffer.from('N'));
+      return;
+    }
+    if (this.parser.bufferedLength > 0) throw new SqlError(SqlState.protocolViolation, 'received unencrypted data after SSL request');
+    const plain = this.socket;
+    plain.off('data', this.onData);
+    plain.write(Buffer.from('S'));
+    const secure = new TLSSocket(plain, { isServer: true, secureContext: this.tls });
+    secure.on('data', this.onData);
+    secure.on('error', (err) => {
+      this.log.debug({ err }, 'TLS handshake or connection failed');
+      plain.destroy();
+    });
+    this.socket = secure;
   }
 
   /**

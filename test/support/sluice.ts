@@ -8,6 +8,7 @@ import { seedDataDir } from './managed-template.ts';
 import { KafkaConnector, createKafkaClient } from '../../connectors/kafka/index.ts';
 import { SluiceService } from '../../sql/index.ts';
 import { WireServer } from '../../sql/wire/server.ts';
+import { serverTlsContext, type TlsFiles } from '../../sql/wire/tls.ts';
 
 /** A Sluice server running in this process on a free port, with its own data directory. */
 export interface RunningSluice {
@@ -32,6 +33,8 @@ export interface SluiceOptions {
   postgresUrl?: string;
   /** The engine's clock (TTL, windows); the system clock by default. */
   clock?: () => Date;
+  /** Serve TLS with this certificate and key (PEM files). */
+  tls?: TlsFiles;
 }
 
 let loggers = 0;
@@ -58,7 +61,7 @@ export async function startSluice(options: SluiceOptions = {}): Promise<RunningS
   const kafka = new KafkaConnector(store, service.engine, createKafkaClient, log);
   service.kafka = kafka;
   await kafka.start();
-  const server = new WireServer(service, log);
+  const server = new WireServer(service, log, options.tls ? serverTlsContext(options.tls) : undefined);
   const { port } = await server.listen(0, '127.0.0.1');
   const clients: pg.Client[] = [];
   const url = `postgres://sluice@127.0.0.1:${port}/sluice`;
