@@ -386,7 +386,8 @@ async function validateInStore(conn: StoreConnection, stream: Stream, batch: Row
     const values = (batch.columns[i] as (string | null)[]).map((v) => (v === null || certainlyValidDateTime(column.typeName, v) ? null : v));
     if (values.every((v) => v === null)) return;
     params.push(arrayLiteral(values));
-    casts.push(`$${params.length}::${column.type}[] IS NULL`);
+    // An array of arrays would be read as one multi-dimensional array of the element type: cast each value instead.
+    casts.push(column.typeName.startsWith('_') ? `(SELECT count(u.v::${column.type}) FROM unnest($${params.length}::text[]) AS u(v))` : `$${params.length}::${column.type}[] IS NULL`);
   });
   if (casts.length) await conn.query(`SELECT ${casts.join(', ')}`, params);
 }

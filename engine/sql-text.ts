@@ -25,6 +25,21 @@ export function arrayLiteral(texts: readonly (string | null)[]): string {
   return `{${parts.join(',')}}`;
 }
 
+/**
+ * A PostgreSQL array literal from a JSON array (nested arrays are dimensions;
+ * objects become their JSON text, for json[]/jsonb[] columns).
+ */
+export function jsonArrayLiteral(values: readonly unknown[]): string {
+  const parts = values.map((v): string => {
+    if (v === null || v === undefined) return 'NULL';
+    if (Array.isArray(v)) return jsonArrayLiteral(v);
+    if (typeof v === 'string') return quoteArrayElement(v);
+    if (typeof v === 'object') return quoteArrayElement(JSON.stringify(v));
+    return String(v);
+  });
+  return `{${parts.join(',')}}`;
+}
+
 function quoteArrayElement(text: string): string {
   if (text.indexOf('"') < 0 && text.indexOf('\\') < 0) return `"${text}"`;
   return `"${text.replace(/[\\"]/g, '\\$&')}"`;

@@ -1,4 +1,5 @@
 import { SqlError, SqlState } from '../../engine/errors.ts';
+import { jsonArrayLiteral } from '../../engine/sql-text.ts';
 import { decodeLine, type CopyFormatOptions } from '../../engine/formats/index.ts';
 import type { Stream } from '../../engine/stream.ts';
 import type { Value } from '../../engine/values/index.ts';
@@ -148,7 +149,8 @@ function jsonFieldText(value: unknown, typeName: string): string | null | undefi
     case 'boolean':
       return value ? 'true' : 'false';
     default:
-      return JSON.stringify(value);
+      // A JSON array into an array column (int4[], text[]…) is that array, in PostgreSQL's spelling.
+      return Array.isArray(value) && typeName.startsWith('_') ? jsonArrayLiteral(value) : JSON.stringify(value);
   }
 }
 

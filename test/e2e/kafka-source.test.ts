@@ -225,6 +225,28 @@ describe('pipeline_kafka consumers', () => {
     expect(active.rows).toEqual([{ active: false }]);
   });
 
+  it('reads JSON arrays into array columns (PostgreSQL\'s array spelling), and a field that is no array into a dead letter', async () => {
+    await createTopic('arrays', 1);
+    await client.query('CREATE FOREIGN TABLE tags_s (id int, tags text[], scores int4[], grid float8[], docs jsonb[]) SERVER pipelinedb');
+    await client.query('CREATE VIEW tags_v AS SELECT id, tags, scores, grid, docs FROM tags_s');
+    await client.query(`SELECT pipeline_kafka.consume_begin('arrays', 'tags_s', format := 'json', start_offset := -2)`);
+    await producer.send({
+      topic: 'arrays',
+      messages: [
+        { value: JSON.stringify({ id: 1, tags: ['a', 'b c', 'd"e', null], scores: [1, 2, 3], grid: [[1.5, 2], [3, 4]], docs: [{ k: 1 }] }) },
+        { value: JSON.stringify({ id: 2, tags: [], scores: 'not an array' }) },
+        { value: JSON.stringify({ id: 3, scores: [7] }) },
+      ],
+    });
+    await waitFor(async () => Number((await client.query('SELECT count(*) AS n FROM tags_v')).rows[0].n), (n) => n >= 2, 30_000, 'array rows');
+    expect((await client.query('SELECT id, tags, scores, grid::text, docs::text FROM tags_v ORDER BY id')).rows).toEqual([
+      { id: 1, tags: ['a', 'b c', 'd"e', null], scores: [1, 2, 3], grid: '{{1.5,2},{3,4}}', docs: '{"{\\"k\\": 1}"}' },
+      { id: 3, tags: null, scores: [7], grid: null, docs: null },
+    ]);
+    const letters = await waitFor(async () => (await client.query("SELECT \"offset\"::int, error FROM pipeline_kafka.dead_letters WHERE topic = 'arrays'")).rows, (r) => r.length >= 1, 30_000, 'the dead letter');
+    expect(letters).toEqual([{ offset: 1, error: expect.stringContaining('malformed array literal') }]);
+  });
+
   it('reads one topic into several streams, a whole message into a jsonb column, and the message metadata', async () => {
     await createTopic('fanout', 2);
     await client.query('CREATE FOREIGN TABLE raw_s (doc jsonb) SERVER pipelinedb');
