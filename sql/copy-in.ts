@@ -79,7 +79,7 @@ export function copyFormatOptions(stmt: AstFields, columns: string[]): CopyForma
         options.null = value;
         break;
       case 'header':
-        options.header = truthy(value);
+        options.header = value?.toLowerCase() === 'match' ? 'match' : truthy(value);
         break;
       case 'quote':
         options.quote = value;
