@@ -16,8 +16,11 @@ export type TransactionStatus = 'I' | 'T' | 'E';
 
 /** One session of the serving store; statements on it run in order. */
 export interface StoreConnection {
-  /** Runs one statement with text parameters and returns text results. */
-  query(sql: string, params?: readonly (string | null)[]): Promise<QueryResult>;
+  /**
+   * Runs one statement and returns text results. Parameters are text, or
+   * Buffers in binary format for the given parameter type OIDs.
+   */
+  query(sql: string, params?: readonly (string | Buffer | null)[], types?: readonly number[]): Promise<QueryResult>;
   /** Runs one or more statements without parameters. */
   exec(sql: string): Promise<void>;
   /** Transaction status after the last statement. */

@@ -21,10 +21,11 @@ export class ProtocolConnection implements StoreConnection {
     readonly reportedSetting?: (name: string) => string | undefined,
   ) {}
 
-  async query(sql: string, params: readonly (string | null)[] = []): Promise<QueryResult> {
+  async query(sql: string, params: readonly (string | Buffer | null)[] = [], types?: readonly number[]): Promise<QueryResult> {
     const request = Buffer.concat([
-      serialize.parse({ text: sql }),
-      serialize.bind({ values: params as (string | null)[] }),
+      serialize.parse({ text: sql, types: types as number[] | undefined }),
+      // A Buffer goes in binary format, read by the parameter type's receive function.
+      serialize.bind({ values: params as (string | Buffer | null)[] }),
       serialize.describe({ type: 'P' }),
       serialize.execute({}),
       serialize.sync(),

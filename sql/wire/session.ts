@@ -505,8 +505,9 @@ export class ClientSession {
   private async bind(message: BindMessage): Promise<void> {
     const prepared = this.statements.get(message.statement);
     if (prepared) {
-      if (!(await this.answerInOrder(await this.turn()))) return;
-      const params = parameterTexts(message.params, message.paramFormats, prepared.paramTypes);
+      const store = await this.turn();
+      if (!(await this.answerInOrder(store))) return;
+      const params = await parameterTexts(store.conn, message.params, message.paramFormats, prepared.paramTypes);
       this.portals.set(message.portal, { prepared, params });
       this.write(codec.bindComplete());
       return;

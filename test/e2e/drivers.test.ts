@@ -31,6 +31,30 @@ describe('real drivers', () => {
     });
   }, 180_000);
 
+  it('pgjdbc: prepared inserts into a stream of numeric, bytea, uuid, timestamptz, date, int4[], float8, int8, bool and text, sent in binary', async () => {
+    const jar = await jdbcDriver();
+    const result = await runJava(path.join(drivers, 'JdbcTypes.java'), jar, [String(sluice.port)]);
+    expect(result).toEqual({
+      rows: '2',
+      n: '12345678901234567890.125',
+      b: '0001ff',
+      u: '0b7e5f4c-1d2a-4c3b-9a8e-7f6d5c4b3a21',
+      ts: '2026-12-04 08:30:00.123456+00',
+      d: '2026-02-28',
+      i4s: '{1,NULL,3}',
+      f8: '0.30000000000000004',
+      i8: '-9223372036854775808',
+      flag: 'true',
+      t: 'café',
+    });
+  }, 180_000);
+
+  it('psycopg 3: Decimal, datetime, date, UUID, bytes, lists, Jsonb and timedelta into a stream, in binary (%b) and as psycopg chooses (%s)', async () => {
+    const result = await runPython(path.join(drivers, 'psycopg_types.py'), [String(sluice.port)]);
+    const row = '1.50|2026-12-04 10:30:00.123456+00|2026-02-28|0b7e5f4c-1d2a-4c3b-9a8e-7f6d5c4b3a21|00ff|{1,2,NULL}|{"a": [1, "x"]}|3 days 00:00:05';
+    expect(result).toEqual({ auto: row, binary: row });
+  }, 120_000);
+
   it('psycopg 3: server-side (named) cursors, its own application_name and TimeZone, inserts into a stream', async () => {
     const result = await runPython(path.join(drivers, 'psycopg_flows.py'), [String(sluice.port)]);
     expect(result).toEqual({
