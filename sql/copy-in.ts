@@ -6,11 +6,16 @@ import { deparse, fieldsOf, nodeKind, stringValue } from './ast.ts';
 import type { StatementContext, StatementResult } from './context.ts';
 import type { CopyTarget } from './router.ts';
 import { AsyncQueue } from './async-queue.ts';
+import { binaryTexts } from './binary-values.ts';
+import { BinaryCopyDecoder, type BinaryRow } from '../engine/formats/index.ts';
+import type { StoreConnection } from '../engine/store.ts';
 import { BatchBuilder, batchRows, targetPositions } from './stream-writes.ts';
 
 /** Receives the data of a `COPY … FROM STDIN` as it arrives. */
 export interface CopySink {
   readonly columnCount: number;
+  /** True for `FORMAT binary`: the CopyInResponse says so. */
+  readonly binary?: boolean;
   /** Takes one CopyData chunk; throws on malformed data. */
   write(chunk: Buffer): void;
   /** True while the sink is behind; the caller should wait for `drained()`. */
@@ -21,7 +26,15 @@ export interface CopySink {
 }
 
 export function startCopyIn(ctx: StatementContext, target: CopyTarget): CopySink {
-  return target.kind === 'stream' ? new StreamCopySink(ctx, target) : new TableCopySink(ctx, target.stmt);
+  if (target.kind !== 'stream') return new TableCopySink(ctx, target.stmt);
+  return isBinary(target.stmt) ? new BinaryStreamCopySink(ctx, target) : new StreamCopySink(ctx, target);
+}
+
+function isBinary(stmt: AstFields): boolean {
+  return ((stmt.options as AstNode[] | undefined) ?? []).some((node) => {
+    const option = fieldsOf(node, 'DefElem') as AstFields;
+    return option.defname === 'format' && optionText(option)?.toLowerCase() === 'binary';
+  });
 }
 
 function isCsv(stmt: AstFields): boolean {
@@ -68,7 +81,7 @@ export function copyFormatOptions(stmt: AstFields, columns: string[]): CopyForma
     switch (name) {
       case 'format':
         if (value !== 'text' && value !== 'csv') {
-          throw new SqlError(SqlState.featureNotSupported, `COPY format "${value}" is not supported for streams`, { hint: 'Use FORMAT text or FORMAT csv.' });
+          throw new SqlError(SqlState.featureNotSupported, `COPY format "${value}" is not supported for streams`, { hint: 'Use FORMAT text, csv or binary.' });
         }
         options.format = value;
         break;
@@ -162,6 +175,85 @@ class StreamCopySink implements CopySink {
   async abort(reason: unknown): Promise<void> {
     this.batches.fail(reason);
     await this.delivered.catch(() => undefined);
+  }
+}
+
+/**
+ * COPY FORMAT binary into a stream: tuples are split as they arrive; each
+ * chunk's values are turned into text by their types' receive functions (the
+ * engine's for integers, floats and booleans, PostgreSQL's for the rest) and
+ * then go the way of any COPY, all in one transaction.
+ */
+class BinaryStreamCopySink implements CopySink {
+  readonly columnCount: number;
+  readonly binary = true;
+  private readonly decoder: BinaryCopyDecoder;
+  private readonly chunks = new AsyncQueue<BinaryRow[]>(2);
+  private rows: BinaryRow[] = [];
+  private readonly delivered: Promise<number>;
+
+  constructor(ctx: StatementContext, target: Extract<CopyTarget, { kind: 'stream' }>) {
+    for (const node of (target.stmt.options as AstNode[] | undefined) ?? []) {
+      const name = (fieldsOf(node, 'DefElem') as AstFields).defname as string;
+      if (name !== 'format') throw new SqlError(SqlState.featureNotSupported, `COPY option "${name}" is not supported with FORMAT binary`);
+    }
+    const positions = targetPositions(target.stream, copyColumns(target.stmt));
+    const oids = positions.map((p) => target.stream.columns[p].typeOid);
+    this.columnCount = positions.length;
+    this.decoder = new BinaryCopyDecoder(positions.length, (rows) => {
+      for (const row of rows) this.rows.push(row);
+      if (this.rows.length >= batchRows) this.chunks.push(this.takeRows());
+    });
+    const builder = new BatchBuilder(target.stream, positions);
+    this.delivered = ctx.engine.ingest(ctx.conn, target.stream, textBatches(ctx.conn, this.chunks, oids, builder));
+    this.delivered.catch((err) => this.chunks.fail(err));
+  }
+
+  get backlogged(): boolean {
+    return this.chunks.full;
+  }
+
+  drained(): Promise<void> {
+    return this.chunks.drained();
+  }
+
+  write(chunk: Buffer): void {
+    const failed = this.chunks.failed;
+    if (failed) throw failed.reason;
+    this.decoder.push(chunk);
+  }
+
+  async finish(): Promise<StatementResult> {
+    try {
+      this.decoder.end();
+      if (this.rows.length) this.chunks.push(this.takeRows());
+    } catch (err) {
+      await this.abort(err);
+      throw err;
+    }
+    this.chunks.end();
+    return { tag: `COPY ${await this.delivered}` };
+  }
+
+  async abort(reason: unknown): Promise<void> {
+    this.chunks.fail(reason);
+    await this.delivered.catch(() => undefined);
+  }
+
+  private takeRows(): BinaryRow[] {
+    const rows = this.rows;
+    this.rows = [];
+    return rows;
+  }
+}
+
+/** Chunks of binary rows as batches of stream rows: column by column through the receive functions. */
+async function* textBatches(conn: StoreConnection, chunks: AsyncIterable<BinaryRow[]>, oids: readonly number[], builder: BatchBuilder): AsyncIterable<RowBatch> {
+  for await (const rows of chunks) {
+    const columns: (string | null)[][] = [];
+    for (let c = 0; c < oids.length; c++) columns.push(await binaryTexts(conn, rows.map((row) => row[c]), rows.map(() => oids[c])));
+    for (let r = 0; r < rows.length; r++) builder.addTextRow(columns.map((column) => column[r]));
+    yield builder.take();
   }
 }
 

@@ -12,3 +12,4 @@ export {
   type CopyRow,
 } from './copy.ts';
 export { Utf8StreamDecoder, findInvalidUtf8, invalidByteSequence, isPgUtf8 } from './utf8.ts';
+export { BinaryCopyDecoder, type BinaryRow } from './binary-copy.ts';

@@ -371,7 +371,8 @@ export class ClientSession {
     const finished = new Promise<unknown>((resolve) => {
       this.copy = { sink, done: resolve };
     });
-    this.write(codec.copyInResponse(0, new Array(sink.columnCount).fill(0)));
+    const format = sink.binary ? 1 : 0;
+    this.write(codec.copyInResponse(format, new Array(sink.columnCount).fill(format)));
     const early = this.earlyCopyMessages;
     this.earlyCopyMessages = [];
     for (const message of early) this.onCopyMessage(message);

@@ -24,3 +24,14 @@ conn.execute("INSERT INTO pt VALUES ('auto', %s, %s, %s, %s, %s, %s, %s, %s)", v
 conn.execute("SET TimeZone = 'UTC'")
 for row in conn.execute("SELECT k, n::text, ts::text, d::text, u::text, encode(b, 'hex'), xs::text, j::text, iv::text FROM pt_v ORDER BY k"):
     print(f"{row[0]}=" + "|".join(row[1:]))
+
+# COPY FORMAT binary, as psycopg's copy.write_row sends it.
+conn.execute("CREATE FOREIGN TABLE pc (k text, n numeric, ts timestamptz, xs int8[], f float8) SERVER pipelinedb")
+conn.execute("CREATE VIEW pc_v AS SELECT k, count(*), sum(n) AS n, max(ts) AS ts, sum(f) AS f, sum(array_length(xs, 1)) AS items FROM pc GROUP BY k")
+with conn.cursor() as cur:
+    with cur.copy("COPY pc (k, n, ts, xs, f) FROM STDIN (FORMAT binary)") as copy:
+        copy.set_types(["text", "numeric", "timestamptz", "int8[]", "float8"])
+        for i in range(3000):
+            copy.write_row((f"g{i % 3}", decimal.Decimal(i) / 4, datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc) + datetime.timedelta(seconds=i), [i, None], i * 0.5))
+for row in conn.execute("SELECT k, count::text, n::text, ts::text, f::text, items::text FROM pc_v ORDER BY k"):
+    print(f"copy_{row[0]}=" + "|".join(row[1:]))

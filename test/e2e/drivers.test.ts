@@ -49,10 +49,17 @@ describe('real drivers', () => {
     });
   }, 180_000);
 
-  it('psycopg 3: Decimal, datetime, date, UUID, bytes, lists, Jsonb and timedelta into a stream, in binary (%b) and as psycopg chooses (%s)', async () => {
+  it('psycopg 3: Decimal, datetime, date, UUID, bytes, lists, Jsonb and timedelta into a stream, in binary (%b) and as psycopg chooses (%s); COPY FORMAT binary with write_row', async () => {
     const result = await runPython(path.join(drivers, 'psycopg_types.py'), [String(sluice.port)]);
     const row = '1.50|2026-12-04 10:30:00.123456+00|2026-02-28|0b7e5f4c-1d2a-4c3b-9a8e-7f6d5c4b3a21|00ff|{1,2,NULL}|{"a": [1, "x"]}|3 days 00:00:05';
-    expect(result).toEqual({ auto: row, binary: row });
+    expect(result).toEqual({
+      auto: row,
+      binary: row,
+      // 3,000 rows by COPY FORMAT binary (psycopg's write_row) in three groups: group g of i = g, g+3, … has n = Σi/4, f = Σi/2, two items per row.
+      copy_g0: '1000|374625.00|2026-01-01 00:49:57+00|749250|2000',
+      copy_g1: '1000|374875.00|2026-01-01 00:49:58+00|749750|2000',
+      copy_g2: '1000|375125.00|2026-01-01 00:49:59+00|750250|2000',
+    });
   }, 120_000);
 
   it('psycopg 3: server-side (named) cursors, its own application_name and TimeZone, inserts into a stream', async () => {

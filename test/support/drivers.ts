@@ -29,7 +29,7 @@ export async function runJava(source: string, classpath: string, args: string[])
     const { stdout } = await run('java', ['-cp', classpath, source, ...args], { timeout: 120_000 });
     return keyValues(stdout);
   } catch (err) {
-    throw new Error(`java ${path.basename(source)} failed (needs a JDK: apt-get install openjdk-17-jdk-headless): ${(err as Error).message}`);
+    throw new Error(`java ${path.basename(source)} failed (needs a JDK: apt-get install openjdk-17-jdk-headless): ${(err as Error).message}\n${(err as { stderr?: string }).stderr ?? ''}`);
   }
 }
 
@@ -39,7 +39,7 @@ export async function runPython(source: string, args: string[]): Promise<Record<
     const { stdout } = await run('/usr/bin/python3', [source, ...args], { timeout: 120_000 });
     return keyValues(stdout);
   } catch (err) {
-    throw new Error(`python3 ${path.basename(source)} failed (needs psycopg 3: apt-get install python3-psycopg): ${(err as Error).message}`);
+    throw new Error(`python3 ${path.basename(source)} failed (needs psycopg 3: apt-get install python3-psycopg): ${(err as Error).message}\n${(err as { stderr?: string }).stderr ?? ''}`);
   }
 }
 
