@@ -29,6 +29,8 @@ export interface StatementResult {
   columns?: { name: string; typeOid: number }[];
   /** Result rows in text format. */
   rows?: (string | null)[][];
+  /** NOTICE messages sent before the command completes. */
+  notices?: string[];
 }
 
 /**

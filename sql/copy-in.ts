@@ -9,6 +9,7 @@ import { AsyncQueue } from './async-queue.ts';
 import { binaryTexts } from './binary-values.ts';
 import { BinaryCopyDecoder, type BinaryRow } from '../engine/formats/index.ts';
 import type { StoreConnection } from '../engine/store.ts';
+import type { Stream } from '../engine/stream.ts';
 import { BatchBuilder, batchRows, targetPositions } from './stream-writes.ts';
 
 /** Receives the data of a `COPY … FROM STDIN` as it arrives. */
@@ -108,6 +109,9 @@ export function copyFormatOptions(stmt: AstFields, columns: string[]): CopyForma
         else options.forceNotNull = flags;
         break;
       }
+      case 'on_error':
+      case 'log_verbosity':
+        break; // read by copyErrorHandling
       case 'encoding':
         if (!/^utf-?8$/i.test(value ?? '')) throw new SqlError(SqlState.featureNotSupported, `COPY encoding "${value}" is not supported`, { hint: 'Send UTF8 data.' });
         break;
@@ -116,6 +120,34 @@ export function copyFormatOptions(stmt: AstFields, columns: string[]): CopyForma
     }
   }
   return options;
+}
+
+/** What COPY does with a value its column's type refuses: PostgreSQL 17's ON_ERROR and LOG_VERBOSITY. */
+interface ErrorHandling {
+  ignore: boolean;
+  verbosity: 'default' | 'verbose' | 'silent';
+}
+
+function copyErrorHandling(stmt: AstFields): ErrorHandling {
+  const handling: ErrorHandling = { ignore: false, verbosity: 'default' };
+  for (const node of (stmt.options as AstNode[] | undefined) ?? []) {
+    const option = fieldsOf(node, 'DefElem') as AstFields;
+    const value = optionText(option)?.toLowerCase();
+    if (option.defname === 'on_error') {
+      if (value !== 'stop' && value !== 'ignore') throw new SqlError(SqlState.invalidParameterValue, `COPY ON_ERROR "${value}" not recognized`);
+      handling.ignore = value === 'ignore';
+    } else if (option.defname === 'log_verbosity') {
+      if (value !== 'default' && value !== 'verbose' && value !== 'silent') throw new SqlError(SqlState.invalidParameterValue, `COPY LOG_VERBOSITY "${value}" not recognized`);
+      if (value === 'verbose') throw new SqlError(SqlState.featureNotSupported, 'COPY LOG_VERBOSITY verbose is not supported for streams', { hint: 'Use LOG_VERBOSITY default (a count of the rows skipped) or silent.' });
+      handling.verbosity = value;
+    }
+  }
+  return handling;
+}
+
+/** The NOTICE PostgreSQL gives after COPY … ON_ERROR ignore skipped rows. */
+function skippedNotice(skipped: number): string {
+  return skipped === 1 ? '1 row was skipped due to data type incompatibility' : `${skipped} rows were skipped due to data type incompatibility`;
 }
 
 /**
@@ -129,19 +161,26 @@ class StreamCopySink implements CopySink {
   private readonly builder: BatchBuilder;
   private readonly batches = new AsyncQueue<RowBatch>(2);
   private readonly delivered: Promise<number>;
+  private readonly errors: ErrorHandling;
+  /** Rows ON_ERROR ignore left out. */
+  private skipped = 0;
 
   constructor(ctx: StatementContext, target: Extract<CopyTarget, { kind: 'stream' }>) {
     const positions = targetPositions(target.stream, copyColumns(target.stmt));
     const names = positions.map((p) => target.stream.columns[p].name);
     this.columnCount = positions.length;
+    this.errors = copyErrorHandling(target.stmt);
     this.builder = new BatchBuilder(target.stream, positions);
     this.decoder = new CopyDecoder(positions.length, { ...copyFormatOptions(target.stmt, names), columnNames: names, relationName: target.stream.name, csvEndMarker: true }, (rows) => {
       for (const row of rows) {
-        this.builder.addTextRow(row);
+        if (!this.errors.ignore) this.builder.addTextRow(row);
+        else if (this.builder.tryAddTextRow(row)) this.skipped++;
         if (this.builder.pending >= batchRows) this.batches.push(this.builder.take());
       }
     });
-    this.delivered = ctx.engine.ingest(ctx.conn, target.stream, this.batches);
+    this.delivered = this.errors.ignore
+      ? ctx.engine.ingest(ctx.conn, target.stream, this.withoutInvalidRows(ctx, target.stream), { validated: true })
+      : ctx.engine.ingest(ctx.conn, target.stream, this.batches);
     // A failed delivery stops the COPY: later data is refused with the same error.
     this.delivered.catch((err) => this.batches.fail(err));
   }
@@ -169,12 +208,27 @@ class StreamCopySink implements CopySink {
       throw err;
     }
     this.batches.end();
-    return { tag: `COPY ${await this.delivered}` };
+    const tag = `COPY ${await this.delivered}`;
+    return this.skipped && this.errors.verbosity !== 'silent' ? { tag, notices: [skippedNotice(this.skipped)] } : { tag };
   }
 
   async abort(reason: unknown): Promise<void> {
     this.batches.fail(reason);
     await this.delivered.catch(() => undefined);
+  }
+
+  /** ON_ERROR ignore: values only PostgreSQL can check are checked row by row, and failing rows are left out. */
+  private async *withoutInvalidRows(ctx: StatementContext, stream: Stream): AsyncIterable<RowBatch> {
+    for await (const batch of this.batches) {
+      const invalid = await ctx.engine.invalidRows(ctx.conn, stream, batch);
+      if (invalid.size === 0) {
+        yield batch;
+        continue;
+      }
+      this.skipped += invalid.size;
+      const keep = Array.from({ length: batch.length }, (_, r) => r).filter((r) => !invalid.has(r));
+      yield { length: keep.length, columns: batch.columns.map((column) => keep.map((r) => column[r])) };
+    }
   }
 }
 

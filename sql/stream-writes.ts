@@ -59,6 +59,27 @@ export class BatchBuilder {
     this.finishRow();
   }
 
+  /**
+   * Adds a row unless a value fails its column's input function (COPY's
+   * ON_ERROR ignore): then nothing is added and the error is returned.
+   */
+  tryAddTextRow(values: readonly (string | null)[]): SqlError | undefined {
+    const inputs = this.stream.inputs;
+    const typed: Value[] = new Array(this.positions.length);
+    for (let i = 0; i < this.positions.length; i++) {
+      const text = values[i];
+      const input = inputs[this.positions[i]];
+      try {
+        typed[i] = text === null || text === undefined ? null : input ? input(text) : text;
+      } catch (err) {
+        if (err instanceof SqlError && err.code.startsWith('22')) return err;
+        throw err;
+      }
+    }
+    this.addValueRow(typed);
+    return undefined;
+  }
+
   addValueRow(values: readonly Value[]): void {
     const { columns } = this.batch;
     for (let i = 0; i < this.positions.length; i++) columns[this.positions[i]].push(values[i]);

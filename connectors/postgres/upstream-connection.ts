@@ -176,6 +176,10 @@ export class UpstreamConnection {
           case Backend.errorResponse:
             error ??= storeError(readErrorFields(buf, start, end), sql);
             break;
+          case Backend.noticeResponse:
+            // The client hears it (ON_ERROR ignore's count of skipped rows), as from PostgreSQL.
+            this.relay(Buffer.from(buf.subarray(start, end)));
+            break;
           case Backend.readyForQuery:
             this.transactionStatus = readyStatus(buf, start);
             if (error) settle.reject(error);
@@ -283,6 +287,12 @@ export class UpstreamConnection {
     this.socket.destroy();
   }
 
+  /** A message for the client outside any response: at once when someone listens, else with the next response. */
+  private relay(message: Buffer): void {
+    if (this.onIdleMessage) this.onIdleMessage(message);
+    else this.unsolicited.push(message);
+  }
+
   /** The session's reported settings (TimeZone, DateStyle…) as PostgreSQL announces each change. */
   private noteParameter(buf: Buffer, start: number, end: number): void {
     const [name, value] = buf.toString('utf8', start + HEADER_LENGTH, end - 1).split('\0');
@@ -300,9 +310,7 @@ export class UpstreamConnection {
     const type = buf[start];
     if (type === Backend.errorResponse) return;
     if (type === Backend.noticeResponse || type === Backend.notification || type === Backend.parameterStatus) {
-      const message = Buffer.from(buf.subarray(start, end));
-      if (this.onIdleMessage) this.onIdleMessage(message);
-      else this.unsolicited.push(message);
+      this.relay(Buffer.from(buf.subarray(start, end)));
       return;
     }
     throw new SqlError(SqlState.protocolViolation, `unexpected message "${String.fromCharCode(type)}" from the serving store outside a request`);

@@ -389,7 +389,8 @@ export class ClientSession {
       throw copy.failed;
     }
     const result = await sink.finish();
-    return codec.commandComplete(result.tag);
+    const notices = (result.notices ?? []).map((message) => codec.noticeResponse({ severity: 'NOTICE', code: '00000', message }));
+    return Buffer.concat([...notices, codec.commandComplete(result.tag)]);
   }
 
   private onCopyMessage(message: FrontendMessage): void {

@@ -18,14 +18,21 @@ beforeAll(async () => {
 });
 afterAll(() => sluice?.stop({ removeData: true }));
 
-async function copy(table: string, options: string, data: string): Promise<{ rows?: unknown[]; error?: { code?: string; message: string } }> {
+async function copy(table: string, options: string, data: string): Promise<{ notices: string[]; error?: { code?: string; message: string } }> {
+  const notices: string[] = [];
+  const onNotice = (n: { message?: string }) => notices.push(n.message ?? '');
+  client.on('notice', onNotice);
   try {
     await pipeline(Readable.from([Buffer.from(data)]), client.query(copyFrom(`COPY ${table} (a, b) FROM STDIN WITH (${options})`)));
   } catch (err) {
     const e = err as { code?: string; message: string };
-    return { error: { code: e.code, message: e.message } };
+    return { notices, error: { code: e.code, message: e.message } };
+  } finally {
+    // A notice may trail the command by a tick.
+    await new Promise((r) => setImmediate(r));
+    client.off('notice', onNotice);
   }
-  return {};
+  return { notices };
 }
 
 const cases: [string, string][] = [
@@ -42,6 +49,11 @@ const cases: [string, string][] = [
   ['FORMAT csv, FORCE_NOT_NULL (b)', '12,\n'],
   ["FORMAT text, ENCODING 'UTF8'", '13\tcafé\n'],
   ["FORMAT text, DELIMITER ','", '14,s\n'],
+  ['FORMAT csv, ON_ERROR ignore', '15,a\nx,b\n16,c\n99999999999,d\n'],
+  ['FORMAT text, ON_ERROR ignore', '17\te\n1.5\tf\n'],
+  ['FORMAT csv, ON_ERROR ignore, LOG_VERBOSITY silent', 'y,g\n18,h\n'],
+  ['FORMAT csv, ON_ERROR stop', 'z,i\n'],
+  ['FORMAT csv, ON_ERROR ignore', '19\n'],
 ];
 
 describe('COPY options into a stream', () => {
@@ -57,5 +69,6 @@ describe('COPY options into a stream', () => {
     const viewRows = (await client.query(`SELECT a, b FROM c${i}_v ORDER BY a`)).rows;
     const tableRows = (await client.query(`SELECT a, b FROM c${i}_t ORDER BY a`)).rows;
     expect(viewRows).toEqual(tableRows);
+    expect(intoStream.notices).toEqual(intoTable.notices);
   });
 });
