@@ -5,13 +5,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: psql (golden tests), kcat (an independent Kafka producer), a JDK and Maven
-# (the Kafka broker and pgjdbc come from Maven Central), psycopg 3 for the driver tests.
+# (the Kafka broker and pgjdbc come from Maven Central), psycopg 3, psycopg2, SQLAlchemy and pandas
+# for the driver tests.
 need_apt=()
 command -v psql >/dev/null 2>&1 || need_apt+=(postgresql-client)
 command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
 command -v javac >/dev/null 2>&1 || need_apt+=(openjdk-17-jdk-headless)
 command -v mvn >/dev/null 2>&1 || need_apt+=(maven)
 /usr/bin/python3 -c 'import psycopg' >/dev/null 2>&1 || need_apt+=(python3-psycopg)
+/usr/bin/python3 -c 'import psycopg2' >/dev/null 2>&1 || need_apt+=(python3-psycopg2)
+/usr/bin/python3 -c 'import sqlalchemy' >/dev/null 2>&1 || need_apt+=(python3-sqlalchemy)
+/usr/bin/python3 -c 'import pandas' >/dev/null 2>&1 || need_apt+=(python3-pandas)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]} from Debian"
   sudo_=""; [ "$(id -u)" = 0 ] || sudo_=sudo

@@ -62,6 +62,19 @@ describe('real drivers', () => {
     });
   }, 120_000);
 
+  it('psycopg2 executemany into a stream, SQLAlchemy inspect, pandas read_sql and to_sql', async () => {
+    const result = await runPython(path.join(drivers, 'python_stack.py'), [String(sluice.port)]);
+    expect(result).toEqual({
+      psycopg2: 'lyon:1:3;paris:2:11.75',
+      // Other tests of this file add their own views and streams.
+      views: expect.stringMatching(/(^|,)revenue(,|$)/),
+      revenue_columns: 'city:TEXT,count:BIGINT,total:NUMERIC',
+      foreign_tables: expect.stringMatching(/(^|,)orders,.*revenue_osrel(,|$)/),
+      read_sql: 'lyon,1,3.0;paris,2,11.75', // pandas reads numeric as float
+      to_sql: 'nice,6.5',
+    });
+  }, 120_000);
+
   it('psycopg 3: server-side (named) cursors, its own application_name and TimeZone, inserts into a stream', async () => {
     const result = await runPython(path.join(drivers, 'psycopg_flows.py'), [String(sluice.port)]);
     expect(result).toEqual({

@@ -39,7 +39,7 @@ export async function runPython(source: string, args: string[]): Promise<Record<
     const { stdout } = await run('/usr/bin/python3', [source, ...args], { timeout: 120_000 });
     return keyValues(stdout);
   } catch (err) {
-    throw new Error(`python3 ${path.basename(source)} failed (needs psycopg 3: apt-get install python3-psycopg): ${(err as Error).message}\n${(err as { stderr?: string }).stderr ?? ''}`);
+    throw new Error(`python3 ${path.basename(source)} failed (needs Debian's python3-psycopg, python3-psycopg2, python3-sqlalchemy, python3-pandas): ${(err as Error).message}\n${(err as { stderr?: string }).stderr ?? ''}`);
   }
 }
 
