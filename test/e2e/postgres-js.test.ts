@@ -25,7 +25,7 @@ describe('postgres.js', () => {
     await sql`CREATE VIEW pj_v AS SELECT name, count(*), sum(n) AS n, max(x) AS x, max(at) AS at, max(array_length(tags, 1)) AS tags, max(doc->>'k') AS k, bool_and(ok) AS ok FROM pj GROUP BY name`;
     const at = new Date('2026-12-04T10:30:00.123Z');
     for (let i = 0; i < 3; i++) {
-      await sql`INSERT INTO pj VALUES (${'a'}, ${9007199254740993n + BigInt(i)}, ${0.5 + i}, ${at}, ${['x', 'y']}, ${sql.json({ k: `v${i}` })}, ${i < 5})`;
+      await sql`INSERT INTO pj VALUES (${'a'}, ${String(9007199254740993n + BigInt(i))}, ${0.5 + i}, ${at}, ${['x', 'y']}, ${sql.json({ k: `v${i}` })}, ${i < 5})`;
     }
     const rows = await sql`SELECT name, count::int, n::text, x, at, tags, k, ok FROM pj_v`;
     expect(rows.map((r) => ({ ...r }))).toEqual([{ name: 'a', count: 3, n: '27021597764222982', x: 2.5, at, tags: 2, k: 'v2', ok: true }]);
