@@ -151,21 +151,79 @@ function skippedNotice(skipped: number): string {
 }
 
 /**
+ * What every COPY into a stream shares: decoded chunks wait in a small queue
+ * (the client is paused while it is full) for the views, which take them in
+ * one transaction; a failed delivery refuses the rest of the data with its error.
+ */
+abstract class QueuedStreamSink<T> implements CopySink {
+  abstract readonly columnCount: number;
+  protected readonly queue = new AsyncQueue<T>(2);
+  private delivered: Promise<number> = Promise.resolve(0);
+
+  /** Starts the delivery of the queued chunks (call once, from the constructor). */
+  protected deliver(delivery: Promise<number>): void {
+    this.delivered = delivery;
+    delivery.catch((err) => this.queue.fail(err));
+  }
+
+  /** Decodes a chunk of CopyData, queueing what is complete. */
+  protected abstract decode(chunk: Buffer): void;
+  /** The data ended: checks it ended cleanly and queues the rest. */
+  protected abstract endOfData(): void;
+  /** NOTICEs for the client once all is delivered. */
+  protected notices(): string[] {
+    return [];
+  }
+
+  get backlogged(): boolean {
+    return this.queue.full;
+  }
+
+  drained(): Promise<void> {
+    return this.queue.drained();
+  }
+
+  write(chunk: Buffer): void {
+    const failed = this.queue.failed;
+    if (failed) throw failed.reason;
+    this.decode(chunk);
+  }
+
+  async finish(): Promise<StatementResult> {
+    try {
+      this.endOfData();
+    } catch (err) {
+      await this.abort(err);
+      throw err;
+    }
+    this.queue.end();
+    const tag = `COPY ${await this.delivered}`;
+    const notices = this.notices();
+    return notices.length ? { tag, notices } : { tag };
+  }
+
+  async abort(reason: unknown): Promise<void> {
+    this.queue.fail(reason);
+    await this.delivered.catch(() => undefined);
+  }
+}
+
+/**
  * COPY into a stream: rows are decoded as they arrive and delivered to the
  * views in batches, all in one transaction, so a bad row anywhere fails the
- * whole COPY and leaves the views untouched (as PostgreSQL would).
+ * whole COPY and leaves the views untouched (as PostgreSQL would), unless
+ * ON_ERROR ignore leaves that row out.
  */
-class StreamCopySink implements CopySink {
+class StreamCopySink extends QueuedStreamSink<RowBatch> {
   readonly columnCount: number;
   private readonly decoder: CopyDecoder;
   private readonly builder: BatchBuilder;
-  private readonly batches = new AsyncQueue<RowBatch>(2);
-  private readonly delivered: Promise<number>;
   private readonly errors: ErrorHandling;
   /** Rows ON_ERROR ignore left out. */
   private skipped = 0;
 
   constructor(ctx: StatementContext, target: Extract<CopyTarget, { kind: 'stream' }>) {
+    super();
     const positions = targetPositions(target.stream, copyColumns(target.stmt));
     const names = positions.map((p) => target.stream.columns[p].name);
     this.columnCount = positions.length;
@@ -175,51 +233,32 @@ class StreamCopySink implements CopySink {
       for (const row of rows) {
         if (!this.errors.ignore) this.builder.addTextRow(row);
         else if (this.builder.tryAddTextRow(row)) this.skipped++;
-        if (this.builder.pending >= batchRows) this.batches.push(this.builder.take());
+        if (this.builder.pending >= batchRows) this.queue.push(this.builder.take());
       }
     });
-    this.delivered = this.errors.ignore
-      ? ctx.engine.ingest(ctx.conn, target.stream, this.withoutInvalidRows(ctx, target.stream), { validated: true })
-      : ctx.engine.ingest(ctx.conn, target.stream, this.batches);
-    // A failed delivery stops the COPY: later data is refused with the same error.
-    this.delivered.catch((err) => this.batches.fail(err));
+    this.deliver(
+      this.errors.ignore
+        ? ctx.engine.ingest(ctx.conn, target.stream, this.withoutInvalidRows(ctx, target.stream), { validated: true })
+        : ctx.engine.ingest(ctx.conn, target.stream, this.queue),
+    );
   }
 
-  get backlogged(): boolean {
-    return this.batches.full;
-  }
-
-  drained(): Promise<void> {
-    return this.batches.drained();
-  }
-
-  write(chunk: Buffer): void {
-    const failed = this.batches.failed;
-    if (failed) throw failed.reason;
+  protected decode(chunk: Buffer): void {
     this.decoder.push(chunk);
   }
 
-  async finish(): Promise<StatementResult> {
-    try {
-      this.decoder.end();
-      if (this.builder.pending) this.batches.push(this.builder.take());
-    } catch (err) {
-      await this.abort(err);
-      throw err;
-    }
-    this.batches.end();
-    const tag = `COPY ${await this.delivered}`;
-    return this.skipped && this.errors.verbosity !== 'silent' ? { tag, notices: [skippedNotice(this.skipped)] } : { tag };
+  protected endOfData(): void {
+    this.decoder.end();
+    if (this.builder.pending) this.queue.push(this.builder.take());
   }
 
-  async abort(reason: unknown): Promise<void> {
-    this.batches.fail(reason);
-    await this.delivered.catch(() => undefined);
+  protected override notices(): string[] {
+    return this.skipped && this.errors.verbosity !== 'silent' ? [skippedNotice(this.skipped)] : [];
   }
 
   /** ON_ERROR ignore: values only PostgreSQL can check are checked row by row, and failing rows are left out. */
   private async *withoutInvalidRows(ctx: StatementContext, stream: Stream): AsyncIterable<RowBatch> {
-    for await (const batch of this.batches) {
+    for await (const batch of this.queue) {
       const invalid = await ctx.engine.invalidRows(ctx.conn, stream, batch);
       if (invalid.size === 0) {
         yield batch;
@@ -238,15 +277,14 @@ class StreamCopySink implements CopySink {
  * engine's for integers, floats and booleans, PostgreSQL's for the rest) and
  * then go the way of any COPY, all in one transaction.
  */
-class BinaryStreamCopySink implements CopySink {
+class BinaryStreamCopySink extends QueuedStreamSink<BinaryRow[]> {
   readonly columnCount: number;
   readonly binary = true;
   private readonly decoder: BinaryCopyDecoder;
-  private readonly chunks = new AsyncQueue<BinaryRow[]>(2);
   private rows: BinaryRow[] = [];
-  private readonly delivered: Promise<number>;
 
   constructor(ctx: StatementContext, target: Extract<CopyTarget, { kind: 'stream' }>) {
+    super();
     for (const node of (target.stmt.options as AstNode[] | undefined) ?? []) {
       const name = (fieldsOf(node, 'DefElem') as AstFields).defname as string;
       if (name !== 'format') throw new SqlError(SqlState.featureNotSupported, `COPY option "${name}" is not supported with FORMAT binary`);
@@ -256,42 +294,19 @@ class BinaryStreamCopySink implements CopySink {
     this.columnCount = positions.length;
     this.decoder = new BinaryCopyDecoder(positions.length, (rows) => {
       for (const row of rows) this.rows.push(row);
-      if (this.rows.length >= batchRows) this.chunks.push(this.takeRows());
+      if (this.rows.length >= batchRows) this.queue.push(this.takeRows());
     });
     const builder = new BatchBuilder(target.stream, positions);
-    this.delivered = ctx.engine.ingest(ctx.conn, target.stream, textBatches(ctx.conn, this.chunks, oids, builder));
-    this.delivered.catch((err) => this.chunks.fail(err));
+    this.deliver(ctx.engine.ingest(ctx.conn, target.stream, textBatches(ctx.conn, this.queue, oids, builder)));
   }
 
-  get backlogged(): boolean {
-    return this.chunks.full;
-  }
-
-  drained(): Promise<void> {
-    return this.chunks.drained();
-  }
-
-  write(chunk: Buffer): void {
-    const failed = this.chunks.failed;
-    if (failed) throw failed.reason;
+  protected decode(chunk: Buffer): void {
     this.decoder.push(chunk);
   }
 
-  async finish(): Promise<StatementResult> {
-    try {
-      this.decoder.end();
-      if (this.rows.length) this.chunks.push(this.takeRows());
-    } catch (err) {
-      await this.abort(err);
-      throw err;
-    }
-    this.chunks.end();
-    return { tag: `COPY ${await this.delivered}` };
-  }
-
-  async abort(reason: unknown): Promise<void> {
-    this.chunks.fail(reason);
-    await this.delivered.catch(() => undefined);
+  protected endOfData(): void {
+    this.decoder.end();
+    if (this.rows.length) this.queue.push(this.takeRows());
   }
 
   private takeRows(): BinaryRow[] {
