@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -129,6 +129,7 @@ export class ManagedPostgres {
   private async prepare(): Promise<void> {
     const { dataDir, log } = this.options;
     mkdirSync(dataDir, { recursive: true });
+    claimDataDir(dataDir);
     if (this.account) makeReachable(path.resolve(dataDir), this.account);
     if (!existsSync(path.join(this.pgDir, 'PG_VERSION'))) {
       log.info({ dir: this.pgDir }, 'creating the PostgreSQL cluster (initdb; first start only)');
@@ -156,7 +157,9 @@ export class ManagedPostgres {
 
   /**
    * A postmaster left by a Sluice that was killed is shutting down (its
-   * watchdog saw the pipe close); wait for it rather than fail on its lock file.
+   * watchdog saw the pipe close); wait for it rather than fail on its lock
+   * file, and ask it to stop if it lingers (claimDataDir made sure no live
+   * Sluice owns it).
    */
   private async waitForOrphan(): Promise<void> {
     const deadline = Date.now() + ORPHAN_WAIT_MS;
@@ -165,7 +168,7 @@ export class ManagedPostgres {
       if (Date.now() > deadline) {
         throw new SqlError('55006', `PostgreSQL (pid ${pid}) is still running in ${this.pgDir}`, {
           severity: 'FATAL',
-          hint: 'Another Sluice may be using this data directory; stop it, or choose another --data-dir.',
+          hint: 'Stop that process (it is not a running Sluice), or choose another --data-dir.',
         });
       }
       if (!signalled && Date.now() > deadline - ORPHAN_WAIT_MS / 2) {
@@ -262,6 +265,28 @@ export class ManagedPostgres {
     };
     this.restarting = attempt().finally(() => (this.restarting = undefined));
   }
+}
+
+/**
+ * One Sluice per data directory: `sluice.pid` names the process that runs its
+ * PostgreSQL. A live other process there is refused; a dead one left an
+ * orphan at most, which waitForOrphan deals with.
+ */
+function claimDataDir(dataDir: string): void {
+  const file = path.join(dataDir, 'sluice.pid');
+  let owner: number | undefined;
+  try {
+    owner = Number(readFileSync(file, 'utf8').trim());
+  } catch {
+    owner = undefined;
+  }
+  if (owner && owner !== process.pid && alive(owner)) {
+    throw new SqlError('55006', `another Sluice (pid ${owner}) is using the data directory ${path.resolve(dataDir)}`, {
+      severity: 'FATAL',
+      hint: 'Stop it first, or start this one with another --data-dir.',
+    });
+  }
+  writeFileSync(file, `${process.pid}\n`);
 }
 
 // ── binaries and the OS account ─────────────────────────────────────────

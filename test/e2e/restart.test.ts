@@ -3,6 +3,7 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { describe, expect, it } from 'vitest';
+import { SluiceProcess } from '../support/sluice-process.ts';
 import { startSluice, tempDataDir } from '../support/sluice.ts';
 
 const root = path.resolve(import.meta.dirname, '../..');
@@ -63,4 +64,20 @@ describe('the sluice command', () => {
     expect(await exited).toBe(0);
     rmSync(dataDir, { recursive: true, force: true });
   });
+
+  it('after kill -9, starts again at once on the same data directory; a second Sluice on a directory in use is refused', async () => {
+    const dataDir = tempDataDir();
+    const first = new SluiceProcess(dataDir);
+    await first.start();
+    await first.query('CREATE STREAM s (x int)');
+    await first.query('CREATE VIEW v AS SELECT count(*) FROM s');
+    await first.query('INSERT INTO s VALUES (1), (2)');
+    await expect(new SluiceProcess(dataDir).start()).rejects.toThrow(/another Sluice \(pid \d+\) is using the data directory/);
+    first.kill();
+    const again = new SluiceProcess(dataDir);
+    await again.start();
+    expect((await again.query('SELECT count::int AS n FROM v')).rows).toEqual([{ n: 2 }]);
+    await again.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 60_000);
 });
