@@ -130,10 +130,15 @@ export class Engine {
     }
   }
 
-  private async flushView(conn: StoreConnection, view: ContinuousView, groups: PendingGroups): Promise<void> {
+  private flushView(conn: StoreConnection, view: ContinuousView, groups: PendingGroups): Promise<void> {
+    return this.writeView(conn, view, (withChanges) => view.flush(conn, groups, withChanges));
+  }
+
+  /** Runs a write to a view (asking for its changes when its output stream has readers) and sends them down. */
+  private async writeView(conn: StoreConnection, view: ContinuousView, write: (withChanges: boolean) => Promise<Change[]>): Promise<void> {
     const output = this.stream(view.plan.schema, outputStreamName(view.plan.name));
     const wanted = output !== undefined && this.readersOf(output).length > 0;
-    const changes = await view.flush(conn, groups, wanted);
+    const changes = await write(wanted);
     if (output && changes.length) await this.deliver(conn, output, changeBatch(output, changes));
   }
 
@@ -209,9 +214,9 @@ export class Engine {
    */
   private async deliverToReaders(conn: StoreConnection, stream: Stream, batch: RowBatch, pending?: FoldedViews): Promise<void> {
     for (const reader of this.readersOf(stream)) {
-      const output = this.stream(reader.plan.schema, outputStreamName(reader.plan.name));
-      const wanted = output !== undefined && this.readersOf(output).length > 0;
       if (reader instanceof ContinuousTransform) {
+        const output = this.stream(reader.plan.schema, outputStreamName(reader.plan.name));
+        const wanted = output !== undefined && this.readersOf(output).length > 0;
         await this.applyTransform(conn, reader, batch, wanted ? output : undefined);
         continue;
       }
@@ -225,8 +230,7 @@ export class Engine {
         pending.delete(reader);
         await this.flushView(conn, reader, groups);
       }
-      const changes = await reader.apply(conn, batch, wanted);
-      if (output && changes.length) await this.deliver(conn, output, changeBatch(output, changes));
+      await this.writeView(conn, reader, (withChanges) => reader.apply(conn, batch, withChanges));
     }
   }
 

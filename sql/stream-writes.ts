@@ -61,7 +61,9 @@ export class BatchBuilder {
 
   /**
    * Adds a row unless a value fails its column's input function (COPY's
-   * ON_ERROR ignore): then nothing is added and the error is returned.
+   * ON_ERROR ignore): then nothing is added and the error is returned. The
+   * whole row is typed before any column grows, where addTextRow (the hot
+   * path of every COPY) pushes each value straight into its column.
    */
   tryAddTextRow(values: readonly (string | null)[]): SqlError | undefined {
     const inputs = this.stream.inputs;
