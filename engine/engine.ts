@@ -10,6 +10,7 @@ import { Stream, streamKey } from './stream.ts';
 import { messageColumns, messagesSql, streamSinkTarget, type KafkaSinks, type KafkaSinkTarget } from './sinks.ts';
 import type { ViewPlan } from './view-plan.ts';
 import { batchParams, batchSource } from './batch-source.ts';
+import { ChangeFeed } from './change-feed.ts';
 
 /**
  * The runtime: the streams, the continuous views reading them, and the
@@ -22,6 +23,8 @@ export class Engine {
   private names: Set<string> | undefined;
   /** Where rows for Kafka topics go (set when the server runs with Kafka support). */
   sinks: KafkaSinks | undefined;
+  /** Committed changes of views, for SUBSCRIBE and LISTEN clients. */
+  readonly changes = new ChangeFeed();
 
   stream(schema: string, name: string): Stream | undefined {
     return this.streams.get(streamKey(schema, name));
@@ -75,11 +78,15 @@ export class Engine {
       return transform;
     }
     const view = new ContinuousView(plan, stream);
+    const replaced = this.views.get(key);
+    if (replaced) this.changes.viewRemoved(replaced);
     this.views.set(key, view);
     return view;
   }
 
   removeView(schema: string, name: string): void {
+    const view = this.views.get(streamKey(schema, name));
+    if (view) this.changes.viewRemoved(view);
     this.views.delete(streamKey(schema, name));
     this.transforms.delete(streamKey(schema, name));
   }
@@ -136,10 +143,8 @@ export class Engine {
 
   /** Runs a write to a view (asking for its changes when its output stream has readers) and sends them down. */
   private async writeView(conn: StoreConnection, view: ContinuousView, write: (withChanges: boolean) => Promise<Change[]>): Promise<void> {
-    const output = this.stream(view.plan.schema, outputStreamName(view.plan.name));
-    const wanted = output !== undefined && this.readersOf(output).length > 0;
-    const changes = await write(wanted);
-    if (output && changes.length) await this.deliver(conn, output, changeBatch(output, changes));
+    const changes = await write(this.wantsChanges(view));
+    await this.emitChanges(conn, view, changes);
   }
 
   /**
@@ -167,16 +172,23 @@ export class Engine {
     return targets;
   }
 
-  /** Whether anything reads a view's output stream (so its changes are worth computing). */
+  /**
+   * Whether anything follows a view's changes (the readers of its output
+   * stream, subscribers, listeners), so they are worth computing. Only views
+   * with an output stream can say what changed.
+   */
   wantsChanges(view: ContinuousView): boolean {
     const output = this.stream(view.plan.schema, outputStreamName(view.plan.name));
-    return output !== undefined && this.readersOf(output).length > 0;
+    return output !== undefined && (this.readersOf(output).length > 0 || this.changes.wants(view));
   }
 
-  /** Sends changes of a view made outside a batch (TTL expiry: new is NULL) down its output stream. */
+  /** Sends changes of a view down its output stream and to its subscribers (TTL expiry too: new is NULL). */
   async emitChanges(conn: StoreConnection, view: ContinuousView, changes: Change[]): Promise<void> {
+    if (changes.length === 0) return;
     const output = this.stream(view.plan.schema, outputStreamName(view.plan.name));
-    if (output && changes.length) await this.deliver(conn, output, changeBatch(output, changes));
+    if (!output) return;
+    await this.changes.stage(conn, view, changes);
+    if (this.readersOf(output).length > 0) await this.deliver(conn, output, changeBatch(output, changes));
   }
 
   /**

@@ -68,6 +68,9 @@ export const SqlState = {
   activeSqlTransaction: '25001',
   connectionFailure: '08006',
   objectNotInPrerequisiteState: '55000',
+  configurationLimitExceeded: '53400',
+  noActiveSqlTransaction: '25P01',
+  duplicateCursor: '42P03',
 } as const;
 
 export function notSupported(what: string, hint?: string): SqlError {

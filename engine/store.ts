@@ -37,14 +37,68 @@ export interface StoreConnection {
 export async function inTransaction<T>(conn: StoreConnection, work: () => Promise<T>): Promise<T> {
   if (conn.transactionStatus !== 'I') return work();
   await conn.exec('BEGIN');
+  let result: T;
   try {
-    const result = await work();
-    await conn.exec('COMMIT');
-    return result;
+    result = await work();
   } catch (err) {
-    await conn.exec('ROLLBACK');
+    await conn.exec('ROLLBACK').finally(() => transactionEnded(conn, false));
     throw err;
   }
+  try {
+    await conn.exec('COMMIT');
+  } catch (err) {
+    transactionEnded(conn, false);
+    throw err;
+  }
+  transactionEnded(conn, true);
+  return result;
+}
+
+/** Told how the transaction it was registered in ended (see `whenTransactionEnds`). */
+export interface TransactionListener {
+  /** The transaction's top-level id (xid8 as text), so its outcome can be asked of the store. */
+  readonly xid: string;
+  ended(committed: boolean): void;
+}
+
+const transactionListeners = new WeakMap<StoreConnection, TransactionListener[]>();
+
+/**
+ * Calls `listener` once the transaction now open on `conn` ends: at once
+ * when Sluice itself commits or rolls back (`inTransaction`), or when the
+ * client's own block ends and `settleTransaction` is called.
+ */
+export function whenTransactionEnds(conn: StoreConnection, listener: TransactionListener): void {
+  const listeners = transactionListeners.get(conn);
+  if (listeners) listeners.push(listener);
+  else transactionListeners.set(conn, [listener]);
+}
+
+/** Whether something waits for the end of the transaction on `conn`. */
+export function awaitsTransactionEnd(conn: StoreConnection): boolean {
+  return transactionListeners.has(conn);
+}
+
+function transactionEnded(conn: StoreConnection, committed: boolean): void {
+  const listeners = transactionListeners.get(conn);
+  if (!listeners) return;
+  transactionListeners.delete(conn);
+  for (const listener of listeners) listener.ended(committed);
+}
+
+/**
+ * After a client's statement left its session idle: tells the listeners of
+ * the transaction that ended whether it committed. The store says so
+ * (pg_xact_status), whatever ended it: COMMIT, ROLLBACK, an error, END.
+ */
+export async function settleTransaction(conn: StoreConnection): Promise<void> {
+  const listeners = transactionListeners.get(conn);
+  if (!listeners || conn.transactionStatus !== 'I') return;
+  transactionListeners.delete(conn);
+  const xids = [...new Set(listeners.map((l) => l.xid))];
+  const result = await conn.query('SELECT x::text, pg_xact_status(x) FROM unnest($1::xid8[]) AS x', [`{${xids.join(',')}}`]);
+  const committed = new Set(result.rows.filter(([, status]) => status === 'committed').map(([x]) => x));
+  for (const listener of listeners) listener.ended(committed.has(listener.xid));
 }
 
 /** Runs `work` and undoes whatever it did to the store (used to ask PostgreSQL about a query). */

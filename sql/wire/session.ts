@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { SqlError, SqlState } from '../../engine/errors.ts';
-import type { StoreClient, StoreSession } from '../../engine/store.ts';
+import type { Subscription } from '../../engine/change-feed.ts';
+import { awaitsTransactionEnd, settleTransaction, type StoreClient, type StoreSession } from '../../engine/store.ts';
 import type { StatementContext, StatementResult } from '../context.ts';
 import { startCopyIn, type CopySink } from '../copy-in.ts';
 import { parseQuery, type ParsedQuery, type ParsedStatement } from '../parser.ts';
@@ -10,13 +11,14 @@ import type { SluiceService } from '../service.ts';
 import * as codec from './codec.ts';
 import type { BindMessage, CloseMessage, DescribeMessage, ExecuteMessage, FrontendMessage, ParseMessage, StartupMessage } from './codec.ts';
 import { parameterTexts } from './params.ts';
+import { copyLine, openSubscription, parseSubscription, subscriptionValues, type OpenedSubscription, type SubscriptionStatement } from '../subscribe.ts';
 import { backendName, renameAfterKind, renameBind, renameFirst } from './rename.ts';
 import type { Logger } from 'pino';
 import { serialize } from 'pg-protocol';
 
 /** A prepared statement Sluice runs itself (the others live in the serving store). */
 interface SluiceStatement {
-  statement: ParsedStatement;
+  statement?: ParsedStatement;
   route: Extract<Route, { kind: 'sluice' }>;
   paramTypes: number[];
 }
@@ -59,6 +61,14 @@ export class ClientSession {
   private copy: { sink: CopySink; done: (error?: unknown) => void; failed?: unknown } | undefined;
   private earlyCopyMessages: FrontendMessage[] = [];
   private closed = false;
+  /** Subscription cursors (DECLARE … CURSOR FOR SUBSCRIBE), until their transaction ends. */
+  private readonly cursors = new Map<string, OpenedSubscription>();
+  /** The subscription being streamed to the client (SUBSCRIBE, COPY (SUBSCRIBE …) TO STDOUT). */
+  private streaming: Subscription | undefined;
+  /** Aborted by a cancel: a FETCH waiting for a subscription's rows. */
+  private waiting: AbortController | undefined;
+  /** The `sluice_<view>_changes` channels this client LISTENs on. */
+  private readonly listening = new Set<string>();
   /** Resolves once the connection is closed and the store given back. */
   readonly finished: Promise<void>;
 
@@ -84,6 +94,8 @@ export class ClientSession {
   /** CancelRequest from another connection: stops a COPY in progress and asks the store to cancel. */
   cancel(): void {
     this.copy?.done(new SqlError(SqlState.queryCanceled, 'canceling statement due to user request'));
+    this.streaming?.end(new SqlError(SqlState.queryCanceled, 'canceling statement due to user request'));
+    this.waiting?.abort();
     void this.client?.cancel().catch((err) => this.log.debug({ err }, 'cancel failed'));
   }
 
@@ -270,6 +282,21 @@ export class ClientSession {
     return this.store;
   }
 
+  /**
+   * After a statement: once the client's transaction has ended, its
+   * subscription cursors close and the changes it made to views are
+   * published to subscribers if it committed. Then the turn ends.
+   */
+  private async finishTurn(store: StoreSession): Promise<void> {
+    if (store.conn.transactionStatus === 'I') {
+      this.service.engine.changes.savepoint(store.conn, 'end');
+      for (const { subscription } of this.cursors.values()) subscription.end();
+      this.cursors.clear();
+      if (awaitsTransactionEnd(store.conn)) await settleTransaction(store.conn).catch((err) => this.log.warn({ err }, 'could not tell whether a transaction committed; its changes are not sent to subscribers'));
+    }
+    this.endTurnIfIdle();
+  }
+
   /** Ends the turn when the client is idle outside a transaction block. */
   private endTurnIfIdle(): void {
     if (this.store && this.store.conn.transactionStatus === 'I' && !this.copy) {
@@ -278,9 +305,9 @@ export class ClientSession {
     }
   }
 
-  private readyForQuery(): void {
+  private async readyForQuery(): Promise<void> {
     this.write(codec.readyForQuery(this.store?.conn.transactionStatus ?? 'I'));
-    this.endTurnIfIdle();
+    if (this.store) await this.finishTurn(this.store);
   }
 
   private context(store: StoreSession, params: readonly (string | null)[] = []): StatementContext {
@@ -291,9 +318,15 @@ export class ClientSession {
 
   private async simpleQuery(sql: string): Promise<void> {
     const store = await this.turn();
+    if (!this.passthrough) {
+      this.watchListen(sql);
+      this.watchSavepoints(store, sql);
+      const own = this.subscriptionStatement(sql);
+      if (own) return this.runSubscriptionStatement(store, own);
+    }
     if (this.passthrough || plainlyForStore(this.service.engine, sql)) {
       this.write(await store.forward(serialize.query(sql)));
-      this.endTurnIfIdle();
+      await this.finishTurn(store);
       return;
     }
     let parsed: ParsedQuery;
@@ -302,12 +335,12 @@ export class ClientSession {
     } catch {
       // The store's own parser reports the syntax error exactly as PostgreSQL does.
       this.write(await store.forward(serialize.query(sql)));
-      this.endTurnIfIdle();
+      await this.finishTurn(store);
       return;
     }
     if (parsed.statements.length === 0) {
       this.write([codec.emptyQueryResponse()]);
-      this.readyForQuery();
+      await this.readyForQuery();
       return;
     }
     const routes = parsed.statements.map((s) => routeStatement(this.service, s));
@@ -315,14 +348,186 @@ export class ClientSession {
       // The rewritten text: aliases such as DROP STREAM become PostgreSQL's spelling.
       this.write(await store.forward(serialize.query(parsed.text)));
       if (routes.some((r) => r.kind === 'store' && r.changesStreams)) await this.reloadStreams(store);
-      this.endTurnIfIdle();
+      await this.finishTurn(store);
       return;
     }
     for (let i = 0; i < parsed.statements.length; i++) {
       const ok = await this.runStatement(store, parsed.statements[i], routeStatement(this.service, parsed.statements[i]));
       if (!ok) break;
     }
-    this.readyForQuery();
+    await this.readyForQuery();
+  }
+
+  // ── SUBSCRIBE ─────────────────────────────────────────────────────────
+
+  /**
+   * A SUBSCRIBE statement, or FETCH/CLOSE of one of this client's
+   * subscription cursors (others are PostgreSQL's); a malformed SUBSCRIBE is
+   * a statement whose run reports the error.
+   */
+  private subscriptionStatement(sql: string): { statement: SubscriptionStatement } | { error: unknown } | undefined {
+    let statement: SubscriptionStatement | undefined;
+    try {
+      statement = parseSubscription(sql);
+    } catch (err) {
+      return /^\s*(subscribe|copy|declare)\b/i.test(sql) ? { error: err } : undefined;
+    }
+    if (!statement) return undefined;
+    if (statement.kind === 'fetch' && !this.cursors.has(statement.cursor)) return undefined;
+    if (statement.kind === 'close') {
+      if (statement.cursor === undefined) {
+        // CLOSE ALL: the subscriptions here, PostgreSQL's cursors there.
+        for (const { subscription } of this.cursors.values()) subscription.end();
+        this.cursors.clear();
+        return undefined;
+      }
+      if (!this.cursors.has(statement.cursor)) return undefined;
+    }
+    return { statement };
+  }
+
+  private async runSubscriptionStatement(store: StoreSession, own: { statement: SubscriptionStatement } | { error: unknown }): Promise<void> {
+    if ('statement' in own && own.statement.kind === 'subscribe') return this.streamSubscription(store, own.statement);
+    try {
+      if ('error' in own) throw own.error;
+      this.write(resultMessages(await this.cursorStatement(store, own.statement), true));
+    } catch (err) {
+      await this.fail(store, err);
+    }
+    await this.readyForQuery();
+  }
+
+  /** DECLARE … CURSOR FOR SUBSCRIBE, FETCH and CLOSE on a subscription cursor. */
+  private async cursorStatement(store: StoreSession, statement: SubscriptionStatement): Promise<StatementResult> {
+    if (statement.kind === 'declare') {
+      if (store.conn.transactionStatus !== 'T') throw new SqlError(SqlState.noActiveSqlTransaction, 'DECLARE CURSOR can only be used in transaction blocks');
+      if (this.cursors.has(statement.cursor)) throw new SqlError(SqlState.duplicateCursor, `cursor "${statement.cursor}" already exists`);
+      this.cursors.set(statement.cursor, await this.subscribe(store, statement));
+      return { tag: 'DECLARE CURSOR' };
+    }
+    if (statement.kind === 'subscribe') throw new SqlError(SqlState.featureNotSupported, 'SUBSCRIBE here is not supported');
+    const cursor = this.cursors.get(statement.cursor ?? '');
+    if (!cursor) throw new SqlError(SqlState.invalidCursorName, `cursor "${statement.cursor}" does not exist`);
+    if (statement.kind === 'close') {
+      cursor.subscription.end();
+      this.cursors.delete(statement.cursor as string);
+      return { tag: 'CLOSE CURSOR' };
+    }
+    if (store.conn.transactionStatus === 'E') throw new SqlError('25P02', 'current transaction is aborted, commands ignored until end of transaction block');
+    if (statement.count < 0) throw new SqlError(SqlState.featureNotSupported, 'MOVE is not supported on a subscription cursor', { hint: 'FETCH its rows.' });
+    const { subscription, columns } = cursor;
+    const waiting = (this.waiting = new AbortController());
+    try {
+      await subscription.waitForRows(statement.timeoutMs, waiting.signal);
+    } finally {
+      this.waiting = undefined;
+    }
+    if (waiting.signal.aborted) throw new SqlError(SqlState.queryCanceled, 'canceling statement due to user request');
+    if (subscription.ended) throw subscription.ended;
+    const rows = subscription.take(statement.count).map((row) => subscriptionValues(row, columns.length - 2));
+    return { tag: `FETCH ${rows.length}`, columns, rows };
+  }
+
+  /** Opens a subscription; one that falls too far behind disconnects this client, which is told why. */
+  private async subscribe(store: StoreSession, statement: Extract<SubscriptionStatement, { kind: 'subscribe' | 'declare' }>): Promise<OpenedSubscription> {
+    const opened = await openSubscription(this.context(store), statement.target, statement.options);
+    const { subscription } = opened;
+    subscription.onChange = () => {
+      if (subscription.ended?.code !== SqlState.configurationLimitExceeded) return;
+      this.log.warn({ view: subscription.view.name, processId: this.processId }, 'subscriber fell too far behind; disconnecting it');
+      const reason = subscription.ended;
+      this.queue = this.queue.then(() => {
+        if (!this.closed) this.fatal(reason);
+      });
+    };
+    return opened;
+  }
+
+  /**
+   * SUBSCRIBE and COPY (SUBSCRIBE …) TO STDOUT: rows are written as they
+   * commit, without end, until the client cancels, disconnects or falls too
+   * far behind. A client that does not read is not written to (its rows wait,
+   * up to the backlog limit), so it never slows anyone else.
+   */
+  private async streamSubscription(store: StoreSession, statement: Extract<SubscriptionStatement, { kind: 'subscribe' }>): Promise<void> {
+    let opened: OpenedSubscription;
+    try {
+      opened = await this.subscribe(store, statement);
+    } catch (err) {
+      await this.fail(store, err);
+      await this.readyForQuery();
+      return;
+    }
+    const { subscription, columns } = opened;
+    const copy = statement.copy;
+    const fields = columns.length - 2;
+    this.streaming = subscription;
+    this.write(copy ? codec.copyOutResponse(0, new Array(columns.length).fill(0)) : codec.rowDescription(columns));
+    try {
+      for (;;) {
+        await subscription.waitForRows();
+        if (subscription.ended || this.closed) break;
+        const rows = subscription.take(1000).map((row) => subscriptionValues(row, fields));
+        this.write(copy ? rows.map((values) => codec.copyData(Buffer.from(copyLine(values, copy.csv)))) : rows.map((values) => codec.dataRow(values)));
+        await this.drained(subscription);
+      }
+    } finally {
+      this.streaming = undefined;
+      subscription.end();
+    }
+    const reason = subscription.ended;
+    if (this.closed || reason?.code === SqlState.configurationLimitExceeded) return;
+    this.write(codec.errorResponseFrom(reason));
+    await this.readyForQuery();
+  }
+
+  /** Waits while the client's socket holds more than it has read (or until the subscription ends). */
+  private async drained(subscription: Subscription): Promise<void> {
+    if (this.closed || this.socket.writableLength < 1 << 20) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        this.socket.off('drain', done);
+        this.socket.off('close', done);
+        resolve();
+      };
+      this.socket.once('drain', done);
+      this.socket.once('close', done);
+      const before = subscription.onChange;
+      subscription.onChange = () => {
+        before?.();
+        if (subscription.ended) done();
+      };
+    });
+  }
+
+  /** Follows SAVEPOINT / ROLLBACK TO / RELEASE, so a subscriber never sees changes a savepoint undid. */
+  private watchSavepoints(store: StoreSession, sql: string): void {
+    if (!/savepoint|release|rollback/i.test(sql)) return;
+    const feed = this.service.engine.changes;
+    for (const statement of sql.split(';')) {
+      const match = /^\s*(savepoint|release(?:\s+savepoint)?|rollback(?:\s+(?:work|transaction))?\s+to(?:\s+savepoint)?)\s+("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)\s*$/i.exec(statement);
+      if (!match) continue;
+      const name = match[2].startsWith('"') ? match[2].slice(1, -1).replace(/""/g, '"') : match[2].toLowerCase();
+      const verb = match[1].toLowerCase();
+      feed.savepoint(store.conn, verb === 'savepoint' ? 'set' : verb.startsWith('release') ? 'release' : 'rollback', name);
+    }
+  }
+
+  /** Keeps count of the clients listening on a view's change channel, so only followed views notify. */
+  private watchListen(sql: string): void {
+    if (!/listen/i.test(sql)) return;
+    for (const match of sql.matchAll(/\b(un)?listen\s+("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*|\*)/gi)) {
+      const written = match[2];
+      const channel = written.startsWith('"') ? written.slice(1, -1).replace(/""/g, '"') : written.toLowerCase();
+      if (match[1]) {
+        for (const heard of channel === '*' ? [...this.listening] : [channel]) {
+          if (this.listening.delete(heard)) this.service.engine.changes.listen(heard, -1);
+        }
+      } else if (/^sluice_.+_changes$/.test(channel) && !this.listening.has(channel)) {
+        this.listening.add(channel);
+        this.service.engine.changes.listen(channel, 1);
+      }
+    }
   }
 
   private async reloadStreams(store: StoreSession): Promise<void> {
@@ -463,6 +668,14 @@ export class ClientSession {
   }
 
   private async parse(message: ParseMessage): Promise<void> {
+    if (!this.passthrough && this.store) this.watchSavepoints(this.store, message.sql);
+    const own = this.passthrough ? undefined : (this.watchListen(message.sql), this.subscriptionStatement(message.sql));
+    if (own) {
+      if (!(await this.answerInOrder(await this.turn()))) return;
+      this.statements.set(message.name, { route: this.subscriptionRoute(own), paramTypes: [] });
+      this.write(codec.parseComplete());
+      return;
+    }
     if (this.passthrough || plainlyForStore(this.service.engine, message.sql)) {
       this.statements.delete(message.name);
       if (message.name) this.storeStatements.add(message.name);
@@ -503,6 +716,26 @@ export class ClientSession {
   }
 
   private pendingStreamReload = false;
+
+  /** A subscription statement prepared through the extended protocol (streaming needs the simple one). */
+  private subscriptionRoute(own: { statement: SubscriptionStatement } | { error: unknown }): Extract<Route, { kind: 'sluice' }> {
+    if ('error' in own) return { kind: 'sluice', paramTypes: [], run: async () => { throw own.error; } };
+    const statement = own.statement;
+    const columns = statement.kind === 'fetch' ? this.cursors.get(statement.cursor)?.columns : undefined;
+    return {
+      kind: 'sluice',
+      paramTypes: [],
+      columns,
+      run: async () => {
+        if (statement.kind === 'subscribe') {
+          throw new SqlError(SqlState.featureNotSupported, 'SUBSCRIBE through the extended query protocol is not supported', {
+            hint: 'Send it as a simple query, or use DECLARE c CURSOR FOR SUBSCRIBE … and FETCH.',
+          });
+        }
+        return this.cursorStatement(await this.turn(), statement);
+      },
+    };
+  }
 
   private async bind(message: BindMessage): Promise<void> {
     const prepared = this.statements.get(message.statement);
@@ -568,7 +801,7 @@ export class ClientSession {
       this.pendingStreamReload = false;
       await this.reloadStreams(store);
     }
-    this.endTurnIfIdle();
+    await this.finishTurn(store);
   }
 
   // ── end of connection ─────────────────────────────────────────────────
@@ -578,6 +811,12 @@ export class ClientSession {
     this.closed = true;
     this.registry.unregister(this);
     this.copy?.done(new SqlError(SqlState.queryCanceled, 'client disconnected during COPY'));
+    this.streaming?.end();
+    this.waiting?.abort();
+    for (const { subscription } of this.cursors.values()) subscription.end();
+    this.cursors.clear();
+    for (const channel of this.listening) this.service.engine.changes.listen(channel, -1);
+    this.listening.clear();
     await this.queue.catch(() => undefined);
     if (!this.client) return;
     if (!this.store && (this.storeStatements.size === 0 || !this.client.shared)) {

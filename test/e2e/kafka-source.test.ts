@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startKafka, type KafkaBroker } from '../support/kafka.ts';
 import { startSluice, type RunningSluice } from '../support/sluice.ts';
+import { fetchUntil, foldSubscription, viewState } from '../support/subscription.ts';
 import { waitFor } from '../support/wait.ts';
 
 /**
@@ -287,6 +288,33 @@ describe('pipeline_kafka consumers', () => {
     expect((await client.query("SELECT count(*)::int AS n FROM meta_v WHERE kafka_key = 'k3'")).rows).toEqual([{ n: 0 }]);
     await client.query('SELECT pipeline_kafka.consume_begin()');
     await waitFor(async () => (await client.query("SELECT count(*)::int AS n FROM meta_v WHERE kafka_key = 'k3'")).rows[0].n, (n) => n === 1, 30_000, 'consumers restarted');
+  });
+
+  it('SUBSCRIBE follows a view fed by Kafka and INSERT at once: the snapshot and its changes add up to the view', async () => {
+    await createTopic('subscribed', 4);
+    await client.query('CREATE FOREIGN TABLE subscribed_s (city text, amount numeric, qty int) SERVER pipelinedb');
+    await client.query('CREATE VIEW subscribed_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty FROM subscribed_s GROUP BY city');
+    await client.query("INSERT INTO subscribed_s VALUES ('city0', 1, 1)");
+    const reader = await sluice.client();
+    await reader.query('BEGIN');
+    await reader.query('DECLARE feed CURSOR FOR SUBSCRIBE subscribed_v');
+    await client.query(`SELECT pipeline_kafka.consume_begin('subscribed', 'subscribed_s', format := 'json', start_offset := -2)`);
+    const messages = orders(3000, 7);
+    const inserted = orders(300, 8);
+    const producing = (async () => {
+      for (let i = 0; i < messages.length; i += 300) {
+        await producer.send({ topic: 'subscribed', messages: messages.slice(i, i + 300).map((o) => ({ value: JSON.stringify(o) })) });
+      }
+    })();
+    for (const o of inserted) await client.query('INSERT INTO subscribed_s VALUES ($1, $2, $3)', [o.city, o.amount, o.qty]);
+    await producing;
+    await waitFor(() => total(client, 'subscribed_v'), (n) => n >= messages.length + inserted.length + 1, 60_000, 'all counted');
+    const expected = await viewState(client, 'subscribed_v');
+    const rows = await fetchUntil(reader, 'feed', (fetched) => foldSubscription(fetched).size === expected.size && [...foldSubscription(fetched)].every(([k, v]) => expected.get(k) === v));
+    expect(Object.fromEntries(foldSubscription(rows))).toEqual(Object.fromEntries(expected));
+    // Kafka batches and INSERTs interleaved, each a transaction of its own.
+    expect(new Set(rows.map((r) => r.mz_timestamp)).size).toBeGreaterThan(10);
+    await reader.query('COMMIT');
   });
 
   it('explains a missing topic and a missing broker', async () => {
