@@ -324,8 +324,8 @@ export class Engine {
    * the engine does not parse itself), with PostgreSQL's message: lets a
    * source set those rows aside instead of failing the whole batch.
    */
-  async invalidRows(conn: StoreConnection, stream: Stream, batch: RowBatch): Promise<Map<number, string>> {
-    const invalid = new Map<number, string>();
+  async invalidRows(conn: StoreConnection, stream: Stream, batch: RowBatch): Promise<Map<number, InvalidValue>> {
+    const invalid = new Map<number, InvalidValue>();
     for (const [i, column] of stream.columns.entries()) {
       if (stream.inputs[i] !== undefined || column.name === 'arrival_timestamp') continue;
       // Only values the engine cannot vouch for are sent to the store's input function.
@@ -337,11 +337,24 @@ export class Engine {
         [arrayLiteral(values), column.type],
       );
       for (const [row, message] of result.rows) {
-        if (!invalid.has(Number(row))) invalid.set(Number(row), `column "${column.name}": ${message}`);
+        const r = Number(row);
+        if (!invalid.has(r)) invalid.set(r, { column: column.name, value: values[r] as string, message: message as string });
       }
     }
     return invalid;
   }
+}
+
+/** A value a column's input function refused: which column, the text, and PostgreSQL's message. */
+export interface InvalidValue {
+  column: string;
+  value: string;
+  message: string;
+}
+
+/** An invalid value as a dead letter's error: `column "c": message`. */
+export function describeInvalidValue(invalid: InvalidValue): string {
+  return `column "${invalid.column}": ${invalid.message}`;
 }
 
 /**

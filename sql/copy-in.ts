@@ -1,6 +1,6 @@
 import type { RowBatch } from '../engine/batch.ts';
 import { SqlError, SqlState } from '../engine/errors.ts';
-import { CopyDecoder, type CopyFormatOptions } from '../engine/formats/index.ts';
+import { CopyDecoder, limitPrintout, type CopyFormatOptions } from '../engine/formats/index.ts';
 import type { AstFields, AstNode } from './ast.ts';
 import { deparse, fieldsOf, nodeKind, stringValue } from './ast.ts';
 import type { StatementContext, StatementResult } from './context.ts';
@@ -138,11 +138,15 @@ function copyErrorHandling(stmt: AstFields): ErrorHandling {
       handling.ignore = value === 'ignore';
     } else if (option.defname === 'log_verbosity') {
       if (value !== 'default' && value !== 'verbose' && value !== 'silent') throw new SqlError(SqlState.invalidParameterValue, `COPY LOG_VERBOSITY "${value}" not recognized`);
-      if (value === 'verbose') throw new SqlError(SqlState.featureNotSupported, 'COPY LOG_VERBOSITY verbose is not supported for streams', { hint: 'Use LOG_VERBOSITY default (a count of the rows skipped) or silent.' });
       handling.verbosity = value;
     }
   }
   return handling;
+}
+
+/** The NOTICE PostgreSQL 17 gives for each row ON_ERROR ignore skips, with LOG_VERBOSITY verbose. */
+function skippedRowNotice(line: number, column: string, value: string): string {
+  return `skipping row due to data type incompatibility at line ${line} for column "${column}": "${limitPrintout(value)}"`;
 }
 
 /** The NOTICE PostgreSQL gives after COPY … ON_ERROR ignore skipped rows. */
@@ -214,13 +218,17 @@ abstract class QueuedStreamSink<T> implements CopySink {
  * whole COPY and leaves the views untouched (as PostgreSQL would), unless
  * ON_ERROR ignore leaves that row out.
  */
-class StreamCopySink extends QueuedStreamSink<RowBatch> {
+class StreamCopySink extends QueuedStreamSink<LinedBatch> {
   readonly columnCount: number;
   private readonly decoder: CopyDecoder;
   private readonly builder: BatchBuilder;
   private readonly errors: ErrorHandling;
   /** Rows ON_ERROR ignore left out. */
   private skipped = 0;
+  /** LOG_VERBOSITY verbose: a notice per row left out, with its line (sorted by line at the end). */
+  private readonly skippedRows: { line: number; notice: string }[] = [];
+  /** The input line of each row the builder holds (ON_ERROR ignore), to name the lines the store refuses. */
+  private lines: number[] = [];
 
   constructor(ctx: StatementContext, target: Extract<CopyTarget, { kind: 'stream' }>) {
     super();
@@ -229,18 +237,32 @@ class StreamCopySink extends QueuedStreamSink<RowBatch> {
     this.columnCount = positions.length;
     this.errors = copyErrorHandling(target.stmt);
     this.builder = new BatchBuilder(target.stream, positions);
-    this.decoder = new CopyDecoder(positions.length, { ...copyFormatOptions(target.stmt, names), columnNames: names, relationName: target.stream.name, csvEndMarker: true }, (rows) => {
-      for (const row of rows) {
-        if (!this.errors.ignore) this.builder.addTextRow(row);
-        else if (this.builder.tryAddTextRow(row)) this.skipped++;
-        if (this.builder.pending >= batchRows) this.queue.push(this.builder.take());
+    this.decoder = new CopyDecoder(positions.length, { ...copyFormatOptions(target.stmt, names), columnNames: names, relationName: target.stream.name, csvEndMarker: true }, (rows, lines) => {
+      for (let r = 0; r < rows.length; r++) {
+        const row = rows[r];
+        if (!this.errors.ignore) {
+          this.builder.addTextRow(row);
+        } else {
+          const refused = this.builder.tryAddTextRow(row);
+          if (refused) this.skip(lines[r], names[refused.index], row[refused.index] as string);
+          else this.lines.push(lines[r]);
+        }
+        if (this.builder.pending >= batchRows) this.pushBatch();
       }
     });
-    this.deliver(
-      this.errors.ignore
-        ? ctx.engine.ingest(ctx.conn, target.stream, this.withoutInvalidRows(ctx, target.stream), { validated: true })
-        : ctx.engine.ingest(ctx.conn, target.stream, this.queue),
-    );
+    const batches = this.errors.ignore ? this.withoutInvalidRows(ctx, target.stream) : justBatches(this.queue);
+    this.deliver(ctx.engine.ingest(ctx.conn, target.stream, batches, { validated: this.errors.ignore }));
+  }
+
+  private pushBatch(): void {
+    const lines = this.lines;
+    this.lines = [];
+    this.queue.push({ batch: this.builder.take(), lines });
+  }
+
+  private skip(line: number, column: string, value: string): void {
+    this.skipped++;
+    if (this.errors.verbosity === 'verbose') this.skippedRows.push({ line, notice: skippedRowNotice(line, column, value) });
   }
 
   protected decode(chunk: Buffer): void {
@@ -249,26 +271,38 @@ class StreamCopySink extends QueuedStreamSink<RowBatch> {
 
   protected endOfData(): void {
     this.decoder.end();
-    if (this.builder.pending) this.queue.push(this.builder.take());
+    if (this.builder.pending) this.pushBatch();
   }
 
   protected override notices(): string[] {
-    return this.skipped && this.errors.verbosity !== 'silent' ? [skippedNotice(this.skipped)] : [];
+    if (!this.skipped || this.errors.verbosity === 'silent') return [];
+    const rows = this.skippedRows.sort((a, b) => a.line - b.line).map((s) => s.notice);
+    return [...rows, skippedNotice(this.skipped)];
   }
 
   /** ON_ERROR ignore: values only PostgreSQL can check are checked row by row, and failing rows are left out. */
   private async *withoutInvalidRows(ctx: StatementContext, stream: Stream): AsyncIterable<RowBatch> {
-    for await (const batch of this.queue) {
+    for await (const { batch, lines } of this.queue) {
       const invalid = await ctx.engine.invalidRows(ctx.conn, stream, batch);
       if (invalid.size === 0) {
         yield batch;
         continue;
       }
-      this.skipped += invalid.size;
+      for (const [r, refused] of invalid) this.skip(lines[r], refused.column, refused.value);
       const keep = Array.from({ length: batch.length }, (_, r) => r).filter((r) => !invalid.has(r));
       yield { length: keep.length, columns: batch.columns.map((column) => keep.map((r) => column[r])) };
     }
   }
+}
+
+/** A batch of COPY rows and, where known, the input line of each. */
+interface LinedBatch {
+  batch: RowBatch;
+  lines: number[];
+}
+
+async function* justBatches(queue: AsyncIterable<LinedBatch>): AsyncIterable<RowBatch> {
+  for await (const { batch } of queue) yield batch;
 }
 
 /**

@@ -65,7 +65,7 @@ export class BatchBuilder {
    * whole row is typed before any column grows, where addTextRow (the hot
    * path of every COPY) pushes each value straight into its column.
    */
-  tryAddTextRow(values: readonly (string | null)[]): SqlError | undefined {
+  tryAddTextRow(values: readonly (string | null)[]): { index: number; error: SqlError } | undefined {
     const inputs = this.stream.inputs;
     const typed: Value[] = new Array(this.positions.length);
     for (let i = 0; i < this.positions.length; i++) {
@@ -74,7 +74,7 @@ export class BatchBuilder {
       try {
         typed[i] = text === null || text === undefined ? null : input ? input(text) : text;
       } catch (err) {
-        if (err instanceof SqlError && err.code.startsWith('22')) return err;
+        if (err instanceof SqlError && err.code.startsWith('22')) return { index: i, error: err };
         throw err;
       }
     }

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { RowBatch } from '../../engine/batch.ts';
-import type { Engine } from '../../engine/engine.ts';
+import { describeInvalidValue, type Engine } from '../../engine/engine.ts';
 import { SqlError } from '../../engine/errors.ts';
 import { BackgroundSession, inTransaction, type ServingStore, type StoreSession } from '../../engine/store.ts';
 import type { Stream } from '../../engine/stream.ts';
@@ -302,7 +302,7 @@ export class KafkaSource {
         let batch = toBatch(stream, rows);
         const invalid = await engine.invalidRows(session.conn, stream, batch);
         if (invalid.size) {
-          for (const [row, error] of invalid) deadLetters.push(deadLetter(sources[row], error));
+          for (const [row, error] of invalid) deadLetters.push(deadLetter(sources[row], describeInvalidValue(error)));
           batch = toBatch(stream, rows.filter((_, i) => !invalid.has(i)));
         }
         delivered += await engine.ingest(session.conn, stream, [batch], { validated: true, fromTopic: true });

@@ -52,7 +52,7 @@ export class CopyFormatError extends SqlError {
 }
 
 /** CopyLimitPrintoutLength: clip to 100 bytes at a character boundary, then add "...". */
-function limitPrintout(str: string): string {
+export function limitPrintout(str: string): string {
   if (str.length <= 33) return str; // at most 3 bytes per UTF-16 unit
   if (Buffer.byteLength(str, 'utf8') <= MAX_DISPLAY_BYTES) return str;
   let bytes = 0;
@@ -174,6 +174,8 @@ abstract class CopyParser {
   /** End of data reached (end-of-copy marker or end()), or failed. */
   protected finished = false;
   protected out: CopyRow[] = [];
+  /** The line each row of `out` ended on (PostgreSQL's cur_lineno), for messages about a row. */
+  protected outLines: number[] = [];
   protected rows = 0;
   /** First de-escaping error of the current record. */
   private fieldError: SqlError | null = null;
@@ -193,6 +195,7 @@ abstract class CopyParser {
     this.headerPending = this.fmt.header !== false;
     this.finished = false;
     this.out = [];
+    this.outLines = [];
     this.fieldError = null;
   }
 
@@ -245,6 +248,7 @@ abstract class CopyParser {
       // PostgreSQL does not even split the line then.
       if (lineEnd > recStart) throw this.recordError(ln, s.slice(recStart, lineEnd), 'extra data after last expected column');
       this.out.push([]);
+      this.outLines.push(ln);
       this.rows++;
       return;
     }
@@ -254,6 +258,7 @@ abstract class CopyParser {
       throw this.recordError(ln, s.slice(recStart, lineEnd), `missing data for column "${this.columnName(nf)}"`);
     }
     this.out.push(row);
+    this.outLines.push(ln);
     this.rows++;
   }
 
@@ -707,14 +712,14 @@ abstract class CopyParser {
  * the decoder only rethrows it.
  */
 export class CopyDecoder extends CopyParser {
-  private readonly onRows: (rows: CopyRow[]) => void;
+  private readonly onRows: (rows: CopyRow[], lines: number[]) => void;
   private readonly utf8 = new Utf8StreamDecoder();
   private tail: string[] = [];
   private tailLength = 0;
   private mustParse = false;
   private failure: unknown = null;
 
-  constructor(columnCount: number, options: CopyFormatOptions | CompiledCopyFormat, onRows: (rows: CopyRow[]) => void) {
+  constructor(columnCount: number, options: CopyFormatOptions | CompiledCopyFormat, onRows: (rows: CopyRow[], lines: number[]) => void) {
     super(columnCount, options);
     this.onRows = onRows;
   }
@@ -780,8 +785,10 @@ export class CopyDecoder extends CopyParser {
   private flush(): void {
     if (this.out.length > 0) {
       const rows = this.out;
+      const lines = this.outLines;
       this.out = [];
-      this.onRows(rows);
+      this.outLines = [];
+      this.onRows(rows, lines);
     }
   }
 
@@ -847,6 +854,7 @@ export class CopyLineDecoder extends CopyParser {
     if (!this.finished) this.headerAtEnd(this.lineNo + 1);
     const rows = this.out;
     this.out = [];
+    this.outLines = [];
     return rows;
   }
 

@@ -9,6 +9,7 @@ export {
   CopyFormatError,
   decodeLine,
   decodeAll,
+  limitPrintout,
   type CopyRow,
 } from './copy.ts';
 export { Utf8StreamDecoder, findInvalidUtf8, invalidByteSequence, isPgUtf8 } from './utf8.ts';

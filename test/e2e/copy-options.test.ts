@@ -72,3 +72,19 @@ describe('COPY options into a stream', () => {
     expect(intoStream.notices).toEqual(intoTable.notices);
   });
 });
+
+describe('COPY … ON_ERROR ignore, LOG_VERBOSITY verbose', () => {
+  it('names each skipped line, column and value as PostgreSQL does, whether the engine or the store refused it', async () => {
+    await client.query('CREATE STREAM vb (a int, b inet)');
+    await client.query('CREATE VIEW vb_v AS SELECT a, b FROM vb');
+    await client.query('CREATE TABLE vb_t (a int, b inet)');
+    const long = 'x'.repeat(150);
+    const data = ['1,10.0.0.1', 'bad,10.0.0.2', '2,not-an-address', `${long},10.0.0.3`, '"quoted ""x""",10.0.0.4', '3,"10.0.0.5"', '2147483648,10.0.0.6', '4,300.1.1.1', ''].join('\n');
+    const options = 'FORMAT csv, ON_ERROR ignore, LOG_VERBOSITY verbose';
+    const intoStream = await copy('vb', options, data);
+    const intoTable = await copy('vb_t', options, data);
+    expect(intoTable.notices.length).toBe(7);
+    expect(intoStream).toEqual(intoTable);
+    expect((await client.query('SELECT a, b FROM vb_v ORDER BY a')).rows).toEqual((await client.query('SELECT a, b FROM vb_t ORDER BY a')).rows);
+  });
+});
