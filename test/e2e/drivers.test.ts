@@ -49,6 +49,30 @@ describe('real drivers', () => {
     });
   }, 180_000);
 
+  it("pgjdbc: CopyManager.copyIn into a stream in binary and CSV, copyOut of the view, and DatabaseMetaData listing both", async () => {
+    const jar = await jdbcDriver();
+    const result = await runJava(path.join(drivers, 'JdbcCopy.java'), jar, [String(sluice.port)]);
+    // The same rows the Java program sends, aggregated here.
+    const start = Date.UTC(2026, 0, 1) / 1000;
+    const groups = [0, 1, 2].map((g) => ({ rows: 0, n: 0, big: 0n, f: 0, oks: 0, last: 0 }));
+    for (let i = 0; i < 3000; i++) {
+      const g = groups[i % 3];
+      Object.assign(g, { rows: g.rows + 1, n: g.n + i, big: g.big + (1n << 40n), f: g.f + (i % 10 === 0 ? 0 : 0.25), oks: g.oks + (i % 2), last: Math.max(g.last, start + i) });
+    }
+    for (let i = 0; i < 1000; i++) {
+      const g = groups[i % 3];
+      Object.assign(g, { rows: g.rows + 1, n: g.n + i, big: g.big + 1n, f: g.f + 0.5, oks: g.oks + (i % 2 === 0 ? 1 : 0), last: Math.max(g.last, start) });
+    }
+    expect(result).toEqual({
+      binary: '3000',
+      csv: '1000',
+      ...Object.fromEntries(groups.map((g, i) => [`view${i}`, `k${i},${g.rows},${g.n},${g.big},${g.f},${g.oks},${g.last}`])),
+      // What a JDBC tool lists: the stream, the view, and (as in PipelineDB) the view's table, its index and its output stream.
+      tables: 'jc:FOREIGN TABLE jc_v_osrel:FOREIGN TABLE jc_v_mrel_k_idx:INDEX jc_v_mrel:TABLE jc_v:VIEW',
+      columns: 'k:text rows:int8 n:int8 big:numeric f:float8 oks:int8 last:timestamptz',
+    });
+  }, 180_000);
+
   it('psycopg 3: Decimal, datetime, date, UUID, bytes, lists, Jsonb and timedelta into a stream, in binary (%b) and as psycopg chooses (%s); COPY FORMAT binary with write_row', async () => {
     const result = await runPython(path.join(drivers, 'psycopg_types.py'), [String(sluice.port)]);
     const row = '1.50|2026-12-04 10:30:00.123456+00|2026-02-28|0b7e5f4c-1d2a-4c3b-9a8e-7f6d5c4b3a21|00ff|{1,2,NULL}|{"a": [1, "x"]}|3 days 00:00:05';
