@@ -4,6 +4,7 @@ import type { ViewPlan } from '../engine/view-plan.ts';
 import { reaggregateFunctionsSql } from '../engine/reaggregate.ts';
 import { storeAggregatesSql } from '../engine/aggregates.ts';
 import { sketchFunctionsSql } from '../engine/sketch-functions.ts';
+import { catalogGuardSql } from './catalog-guard.ts';
 
 /**
  * The catalog lives in the serving store, so a restart recovers everything.
@@ -43,15 +44,6 @@ BEGIN
   END IF;
 END $$;
 CREATE SCHEMA IF NOT EXISTS pipelinedb;
--- PipelineDB's time functions, where a continuous view's query (PostgreSQL) finds them.
-CREATE OR REPLACE FUNCTION public.date_round(ts timestamptz, step interval) RETURNS timestamptz
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT date_bin(step, ts, timestamptz '2000-01-01 00:00:00+00') $$;
-CREATE OR REPLACE FUNCTION public.year(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('year', ts) $$;
-CREATE OR REPLACE FUNCTION public.month(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('month', ts) $$;
-CREATE OR REPLACE FUNCTION public.day(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('day', ts) $$;
-CREATE OR REPLACE FUNCTION public.hour(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('hour', ts) $$;
-CREATE OR REPLACE FUNCTION public.minute(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('minute', ts) $$;
-CREATE OR REPLACE FUNCTION public.second(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('second', ts) $$;
 -- "Now" for reading sliding windows: the session may pin it (SET sluice.now = '…') to look at a window at a chosen instant.
 CREATE OR REPLACE FUNCTION sluice.now() RETURNS timestamptz LANGUAGE sql STABLE AS
   $$ SELECT coalesce(nullif(current_setting('sluice.now', true), '')::timestamptz, clock_timestamp()) $$;
@@ -77,8 +69,29 @@ CREATE OR REPLACE VIEW pipelinedb.streams AS
 CREATE OR REPLACE FUNCTION pipelinedb.get_streams() RETURNS SETOF pipelinedb.streams LANGUAGE sql AS $$ SELECT * FROM pipelinedb.streams $$;
 `;
 
-export async function bootstrapCatalog(conn: StoreConnection): Promise<void> {
-  await conn.exec(`BEGIN; ${bootstrapSql} ${reaggregateFunctionsSql} ${storeAggregatesSql} ${sketchFunctionsSql} COMMIT;`);
+/** PipelineDB's time functions, in \`public\` where a continuous view's query (PostgreSQL) finds them. */
+const publicFunctionsSql = `
+-- PipelineDB's time functions, where a continuous view's query (PostgreSQL) finds them.
+CREATE OR REPLACE FUNCTION public.date_round(ts timestamptz, step interval) RETURNS timestamptz
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT date_bin(step, ts, timestamptz '2000-01-01 00:00:00+00') $$;
+CREATE OR REPLACE FUNCTION public.year(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('year', ts) $$;
+CREATE OR REPLACE FUNCTION public.month(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('month', ts) $$;
+CREATE OR REPLACE FUNCTION public.day(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('day', ts) $$;
+CREATE OR REPLACE FUNCTION public.hour(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('hour', ts) $$;
+CREATE OR REPLACE FUNCTION public.minute(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('minute', ts) $$;
+CREATE OR REPLACE FUNCTION public.second(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('second', ts) $$;
+`;
+
+/**
+ * Creates or updates Sluice's catalog in the store. Returns what it had to
+ * repair on the way (a dropped \`public\` schema, where PipelineDB's
+ * functions live, is made again as PostgreSQL makes it), for the log.
+ */
+export async function bootstrapCatalog(conn: StoreConnection): Promise<string[]> {
+  const hasPublic = (await conn.query("SELECT to_regnamespace('public') IS NOT NULL")).rows[0][0] === 't';
+  const repairPublic = hasPublic ? '' : 'CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC;';
+  await conn.exec(`BEGIN; ${repairPublic} ${bootstrapSql} ${publicFunctionsSql} ${catalogGuardSql} ${reaggregateFunctionsSql} ${storeAggregatesSql} ${sketchFunctionsSql} COMMIT;`);
+  return hasPublic ? [] : ["schema public had been dropped: Sluice made it again (owned by pg_database_owner, USAGE for everyone), since PipelineDB's functions (date_round, hll_cardinality, …) live there"];
 }
 
 export async function loadStreams(conn: StoreConnection): Promise<Stream[]> {
@@ -112,9 +125,16 @@ function parseOptions(json: string): Record<string, string> {
   return options;
 }
 
-export async function loadViewPlans(conn: StoreConnection): Promise<{ plan: ViewPlan; active: boolean }[]> {
-  const result = await conn.query('SELECT plan::text, active FROM sluice.views ORDER BY created_at, name');
-  return result.rows.map(([plan, active]) => ({ plan: JSON.parse(plan as string) as ViewPlan, active: active === 't' }));
+/** The continuous views and transforms of the catalog, in creation order, their plans as stored (JSON text). */
+export async function loadViewPlans(conn: StoreConnection): Promise<{ schema: string; name: string; plan: string; active: boolean }[]> {
+  const result = await conn.query('SELECT schema, name, plan::text, active FROM sluice.views ORDER BY created_at, name');
+  return result.rows.map(([schema, name, plan, active]) => ({ schema: schema as string, name: name as string, plan: plan as string, active: active === 't' }));
+}
+
+/** `schema.name` of every continuous view and transform the catalog holds. */
+export async function catalogViewNames(conn: StoreConnection): Promise<Set<string>> {
+  const result = await conn.query("SELECT schema || '.' || name FROM sluice.views");
+  return new Set(result.rows.map(([key]) => key as string));
 }
 
 /** pipelinedb.activate/deactivate: a deactivated view ignores its stream until activated again. */

@@ -5,6 +5,7 @@ import { fieldsOf, nodeKind, walk } from './ast.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
 import { resultColumns, runFunctionCall, type FunctionRegistry } from './functions.ts';
 import { rewriteCombine } from './combine.ts';
+import { protectedDropError } from './catalog-guard.ts';
 import type { ParsedStatement } from './parser.ts';
 import { createStream, dropObjects, dropsSluiceObjects } from './stream-ddl.ts';
 import { insertIntoStream } from './stream-writes.ts';
@@ -112,7 +113,9 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
       }
       break;
     }
-    case 'DropStmt':
+    case 'DropStmt': {
+      const refused = protectedDropError(stmt);
+      if (refused) return sluice(async () => { throw refused; });
       if (dropsSluiceObjects(ctx, stmt)) {
         return sluice(async (c) => {
           outsideTransaction(c, 'DROP of a stream or continuous view');
@@ -120,6 +123,7 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
         });
       }
       break;
+    }
     case 'InsertStmt': {
       const relation = stmt.relation as AstFields;
       const stream = findStream(ctx, relation.schemaname as string | undefined, relation.relname as string);

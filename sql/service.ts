@@ -2,7 +2,10 @@ import type { Logger } from 'pino';
 import { Engine } from '../engine/engine.ts';
 import { systemClock, TtlReaper, type Clock } from '../engine/ttl.ts';
 import { withStoreSession, type ServingStore, type StoreConnection, type StoreSession } from '../engine/store.ts';
-import { bootstrapCatalog, loadStreams, loadViewPlans } from './catalog.ts';
+import { bootstrapCatalog, catalogViewNames, loadStreams, loadViewPlans } from './catalog.ts';
+import { recordBrokenViews } from './catalog-guard.ts';
+import { streamKey } from '../engine/stream.ts';
+import type { ViewPlan } from '../engine/view-plan.ts';
 import type { StatementContext } from './context.ts';
 import { loadParser } from './parser.ts';
 import type { KafkaSources } from '../engine/sources.ts';
@@ -36,9 +39,9 @@ export class SluiceService {
     registerKafkaFunctions(service.functions);
     registerPipelinedbFunctions(service.functions);
     await withStoreSession(store, async (session) => {
-      await bootstrapCatalog(session.conn);
+      for (const problem of await bootstrapCatalog(session.conn)) options.log?.warn(problem);
       await service.reloadStreams(session.conn);
-      for (const { plan, active } of await loadViewPlans(session.conn)) service.engine.addView(plan).active = active;
+      await service.loadViews(session.conn, options.log);
       service.serverVersion = (await session.conn.query('SHOW server_version')).rows[0]?.[0] ?? service.serverVersion;
     });
     service.reaper = new TtlReaper(store, service.engine, service.clock, options.log, { intervalMs: options.ttlIntervalMs ?? 1000, batchSize: 10_000 });
@@ -48,6 +51,38 @@ export class SluiceService {
 
   async reloadStreams(conn: StoreConnection): Promise<void> {
     this.engine.setStreams(await loadStreams(conn));
+  }
+
+  /**
+   * Restores the catalog's views and transforms. One that cannot be loaded
+   * (its plan damaged, its stream gone) does not stop the others or the
+   * start: it is logged and listed in `sluice.broken_views` with the reason.
+   */
+  private async loadViews(conn: StoreConnection, log: Logger | undefined): Promise<void> {
+    const broken: { schema: string; name: string; reason: string }[] = [];
+    for (const { schema, name, plan, active } of await loadViewPlans(conn)) {
+      try {
+        this.engine.addView(JSON.parse(plan) as ViewPlan).active = active;
+      } catch (err) {
+        const reason = err instanceof Error ? err.message : String(err);
+        broken.push({ schema, name, reason });
+        log?.warn({ view: `${schema}.${name}`, reason }, 'continuous view not loaded; it is listed in sluice.broken_views and not maintained');
+      }
+    }
+    await recordBrokenViews(conn, broken);
+  }
+
+  /**
+   * After DDL the store ran (DROP SCHEMA … CASCADE, DROP OWNED…): the streams
+   * as they now are, and the views the catalog no longer holds (the drop
+   * trigger removed them) out of the engine too.
+   */
+  async afterStoreDdl(conn: StoreConnection): Promise<void> {
+    await this.reloadStreams(conn);
+    const kept = await catalogViewNames(conn);
+    for (const reader of [...this.engine.allViews(), ...this.engine.allTransforms()]) {
+      if (!kept.has(streamKey(reader.plan.schema, reader.plan.name))) this.engine.removeView(reader.plan.schema, reader.plan.name);
+    }
   }
 
   /** The context a statement runs in, on a client's session of the store. */

@@ -2,6 +2,7 @@ import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
 import { sinkDeliveries, type SinkDelivery } from '../engine/sinks.ts';
 import { inTransaction, type StoreConnection } from '../engine/store.ts';
+import { allowInternalDrops } from './catalog-guard.ts';
 import { arrivalTimestamp } from '../engine/stream.ts';
 import { finalFunctionName, outputStreamName, windowFunctionName, type ContinuousView } from '../engine/continuous-view.ts';
 import type { ContinuousTransform } from '../engine/continuous-transform.ts';
@@ -133,6 +134,7 @@ export async function dropObjects(ctx: StatementContext, stmt: AstFields): Promi
     }
   }
   await inTransaction(ctx.conn, async () => {
+    await allowInternalDrops(ctx.conn);
     for (const view of views) await dropContinuousView(ctx, view, cascade);
     if (others.length) {
       const keyword = type === 'OBJECT_FOREIGN_TABLE' ? 'FOREIGN TABLE' : type === 'OBJECT_MATVIEW' ? 'MATERIALIZED VIEW' : 'VIEW';

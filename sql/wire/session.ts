@@ -532,7 +532,7 @@ export class ClientSession {
 
   private async reloadStreams(store: StoreSession): Promise<void> {
     if (store.conn.transactionStatus === 'E') return;
-    await this.service.reloadStreams(store.conn);
+    await this.service.afterStoreDdl(store.conn);
   }
 
   /** Runs one statement of a simple query; returns false when it failed. */
