@@ -533,6 +533,7 @@ function sumAccumulator(typeName: string): Accumulator | undefined {
 
 /** avg keeps {count, sum}: numeric[] for exact types (PostgreSQL's avg is numeric), float8[] for floats. */
 function avgImpl(typeName: string, plan: AggregatePlan): AggregateImpl {
+  if (typeName === 'interval') return intervalAvgImpl();
   if (!numericTypes.has(typeName)) throw unsupportedArgument(plan);
   const float = floatTypes.has(typeName);
   const stateType = float ? 'double precision[]' : 'numeric[]';
@@ -545,6 +546,20 @@ function avgImpl(typeName: string, plan: AggregatePlan): AggregateImpl {
     combineSql: (s, p) => `ARRAY[${s}[1] + ${p}[1], ${s}[2] + ${p}[2]]`,
     finalSql: (s) => `CASE WHEN (${s})[1] = 0 THEN NULL ELSE (${s})[2] / (${s})[1] END`,
     accumulator: avgAccumulator(float ? 'float8' : typeName),
+  };
+}
+
+/**
+ * avg(interval) keeps {sum, count} as an interval[] (the count as that many
+ * microseconds, exact up to 2^63 rows) and ends as PostgreSQL's does: sum / count.
+ */
+function intervalAvgImpl(): AggregateImpl {
+  const count = (s: string) => `(extract(epoch FROM (${s})[2]) * 1000000)`;
+  return {
+    stateType: 'interval[]',
+    partialSql: (arg, filter) => `ARRAY[coalesce(${call('sum', arg, filter)}, interval '0'), ${call('count', arg, filter)} * interval '1 microsecond']`,
+    combineSql: (s, p) => `ARRAY[${s}[1] + ${p}[1], ${s}[2] + ${p}[2]]`,
+    finalSql: (s) => `CASE WHEN ${count(s)} = 0 THEN NULL ELSE (${s})[1] / ${count(s)}::float8 END`,
   };
 }
 

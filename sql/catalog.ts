@@ -58,7 +58,9 @@ CREATE OR REPLACE VIEW pipelinedb.transforms AS
   FROM sluice.views v WHERE v.plan ? 'transform';
 CREATE OR REPLACE FUNCTION pipelinedb.get_transforms() RETURNS SETOF pipelinedb.transforms LANGUAGE sql AS $$ SELECT * FROM pipelinedb.transforms $$;
 CREATE OR REPLACE VIEW pipelinedb.streams AS
-  SELECT n.nspname AS schema, c.relname AS name
+  SELECT n.nspname AS schema, c.relname AS name,
+         -- the continuous views and transforms reading the stream, as PipelineDB lists them
+         ARRAY(SELECT v.schema || '.' || v.name FROM sluice.views v WHERE v.stream_schema = n.nspname AND v.stream = c.relname ORDER BY v.created_at, v.name) AS queries
   FROM pg_foreign_table ft
   JOIN pg_foreign_server s ON s.oid = ft.ftserver
   JOIN pg_class c ON c.oid = ft.ftrelid
@@ -67,13 +69,22 @@ CREATE OR REPLACE VIEW pipelinedb.streams AS
     -- output streams (output_of('v')) are the views' own, not the user's
     AND NOT EXISTS (SELECT 1 FROM unnest(ft.ftoptions) AS o WHERE o LIKE 'output_of=%');
 CREATE OR REPLACE FUNCTION pipelinedb.get_streams() RETURNS SETOF pipelinedb.streams LANGUAGE sql AS $$ SELECT * FROM pipelinedb.streams $$;
+-- Each stream (output streams too) with the views and transforms reading it.
+CREATE OR REPLACE VIEW pipelinedb.stream_readers AS
+  SELECT v.stream_schema AS schema, v.stream, array_agg(v.schema || '.' || v.name ORDER BY v.created_at, v.name) AS queries
+  FROM sluice.views v GROUP BY v.stream_schema, v.stream;
 `;
 
 /** PipelineDB's time functions, in \`public\` where a continuous view's query (PostgreSQL) finds them. */
 const publicFunctionsSql = `
 -- PipelineDB's time functions, where a continuous view's query (PostgreSQL) finds them.
+-- date_round: binned from 2000-01-01 UTC; a step with months or years counts them as extract(epoch) does
+-- (30 days, 365.25 days), as PipelineDB's does; a NULL step leaves the timestamp as it is.
 CREATE OR REPLACE FUNCTION public.date_round(ts timestamptz, step interval) RETURNS timestamptz
-  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT date_bin(step, ts, timestamptz '2000-01-01 00:00:00+00') $$;
+  LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN step IS NULL THEN ts
+              WHEN extract(month FROM step) = 0 AND extract(year FROM step) = 0 THEN date_bin(step, ts, timestamptz '2000-01-01 00:00:00+00')
+              ELSE date_bin(extract(epoch FROM step) * interval '1 second', ts, timestamptz '2000-01-01 00:00:00+00') END $$;
 CREATE OR REPLACE FUNCTION public.year(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('year', ts) $$;
 CREATE OR REPLACE FUNCTION public.month(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('month', ts) $$;
 CREATE OR REPLACE FUNCTION public.day(ts timestamptz) RETURNS timestamptz LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT date_trunc('day', ts) $$;

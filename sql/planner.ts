@@ -85,6 +85,8 @@ export async function planContinuousView(
   if (distinct) checkDistinct(select, distinct, aggregateCalls.length, window !== undefined);
   // Without aggregates, GROUP BY or DISTINCT, a continuous view keeps every row it selects (append-only).
   const appendOnly = aggregateCalls.length === 0 && !select.groupClause && !distinct;
+  // PipelineDB keeps every row of such a view and applies its LIMIT/OFFSET when the view is read.
+  const readLimit = limitWhenRead(select, appendOnly);
   // GROUP BY, with its grouping sets; SELECT DISTINCT groups by the selected expressions, DISTINCT ON by its keys.
   const groupBy: GroupBy | undefined = appendOnly || distinct ? undefined : expandGroupBy(select, (item) => resolveGroupItem(item, targets, stream));
   const distinctOnTermsOf = distinct === 'on' ? distinctOnTerms(select, targets) : undefined;
@@ -288,7 +290,7 @@ export async function planContinuousView(
             ? `CREATE UNIQUE INDEX ON ${mrel} (${groups.map((g) => quoteIdent(g.column)).join(', ')}) NULLS NOT DISTINCT`
             : `CREATE UNIQUE INDEX ON ${mrel} (${singleRowKey})`,
         ]),
-    `CREATE VIEW ${viewName} AS SELECT ${outputs.join(', ')} FROM ${mrel}${reading}`,
+    `CREATE VIEW ${viewName} AS SELECT ${outputs.join(', ')} FROM ${mrel}${reading}${readLimit}`,
     ...outputStream,
   ];
   return { plan, ddl };
@@ -375,12 +377,22 @@ function starNotSupported(): SqlError {
 }
 
 /** Rejects what a continuous view cannot (yet) compute, naming the construct. */
+/** ` LIMIT n OFFSET m` for reading a view that keeps every row (taken out of the query); refused elsewhere. */
+function limitWhenRead(select: AstFields, appendOnly: boolean): string {
+  if (!select.limitCount && !select.limitOffset) return '';
+  if (!appendOnly) throw notSupported('LIMIT/OFFSET in a continuous view with aggregates', 'Limit when you read the view.');
+  const limit = `${select.limitCount ? ` LIMIT ${deparse(select.limitCount)}` : ''}${select.limitOffset ? ` OFFSET ${deparse(select.limitOffset)}` : ''}`;
+  select.limitCount = undefined;
+  select.limitOffset = undefined;
+  select.limitOption = 'LIMIT_OPTION_DEFAULT';
+  return limit;
+}
+
 function checkShape(select: AstFields): void {
   if (select.op && select.op !== 'SETOP_NONE') throw notSupported('UNION, INTERSECT or EXCEPT');
   if (select.withClause) throw notSupported('WITH (a common table expression)');
   // ORDER BY picks the row a DISTINCT ON view keeps per key; otherwise it is for reading.
   if (select.sortClause && distinctKind(select) !== 'on') throw notSupported('ORDER BY', 'Sort when you read the view: SELECT * FROM v ORDER BY …');
-  if (select.limitCount || select.limitOffset) throw notSupported('LIMIT/OFFSET', 'Limit when you read the view.');
   if (select.windowClause) throw notSupported('WINDOW');
   if (select.valuesLists) throw notSupported('VALUES');
   if (select.intoClause) throw notSupported('SELECT INTO');

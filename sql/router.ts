@@ -6,6 +6,7 @@ import { findStream, type StatementContext, type StatementResult } from './conte
 import { resultColumns, runFunctionCall, type FunctionRegistry } from './functions.ts';
 import { rewriteCombine } from './combine.ts';
 import { protectedDropError } from './catalog-guard.ts';
+import { createIndexOnView } from './view-index.ts';
 import type { ParsedStatement } from './parser.ts';
 import { createStream, dropObjects, dropsSluiceObjects } from './stream-ddl.ts';
 import { insertIntoStream } from './stream-writes.ts';
@@ -141,6 +142,11 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
         return { kind: 'copyIn', target: { kind: 'stream', stream, stmt } };
       }
       if (stmt.is_from && !stmt.filename && !stmt.is_program) return { kind: 'copyIn', target: { kind: 'table', stmt } };
+      break;
+    }
+    case 'IndexStmt': {
+      const view = findView(ctx, stmt.relation as AstFields);
+      if (view) return sluice((c) => createIndexOnView(c, view, stmt));
       break;
     }
     case 'AlterTableStmt': {
