@@ -380,7 +380,7 @@ function starNotSupported(): SqlError {
 /** ` LIMIT n OFFSET m` for reading a view that keeps every row (taken out of the query); refused elsewhere. */
 function limitWhenRead(select: AstFields, appendOnly: boolean): string {
   if (!select.limitCount && !select.limitOffset) return '';
-  if (!appendOnly) throw notSupported('LIMIT/OFFSET in a continuous view with aggregates', 'Limit when you read the view.');
+  if (!appendOnly) throw notSupported('LIMIT/OFFSET with aggregates', 'A view without aggregates keeps every row and limits when read; with aggregates, limit when you read the view.');
   const limit = `${select.limitCount ? ` LIMIT ${deparse(select.limitCount)}` : ''}${select.limitOffset ? ` OFFSET ${deparse(select.limitOffset)}` : ''}`;
   select.limitCount = undefined;
   select.limitOffset = undefined;
