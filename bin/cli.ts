@@ -93,6 +93,7 @@ const tls = await startOrExplain(async () => {
 });
 const server = new WireServer(service, log, tls?.context);
 const address = await server.listen(port, host);
+await service.listeningAt(address.host, address.port);
 log.info(
   { host: address.host, port: address.port, store: store.description, tls: tls?.files.cert ?? false, streams: service.engine.allStreams().length, views: service.engine.allViews().length },
   `Sluice listening on ${address.host}:${address.port} — connect with: psql -h ${address.host} -p ${address.port} -U sluice sluice`,

@@ -49,6 +49,20 @@ CREATE OR REPLACE FUNCTION sluice.now() RETURNS timestamptz LANGUAGE sql STABLE 
   $$ SELECT coalesce(nullif(current_setting('sluice.now', true), '')::timestamptz, clock_timestamp()) $$;
 CREATE OR REPLACE FUNCTION pipelinedb.version() RETURNS text LANGUAGE sql AS $$ SELECT 'Sluice 0.1.0 (PipelineDB 1.0 compatible)'::text $$;
 CREATE OR REPLACE FUNCTION pipelinedb.flush() RETURNS boolean LANGUAGE sql AS $$ SELECT true $$;
+-- pipelinedb.insert_into_stream('s1'[, 's2' …]) as the function of a trigger on a table: each row goes into the
+-- streams, its columns by name (those the stream lacks are left out, those the row lacks are NULL).
+CREATE OR REPLACE FUNCTION pipelinedb.insert_into_stream() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  target text;
+BEGIN
+  IF TG_LEVEL <> 'ROW' OR TG_OP NOT IN ('INSERT', 'UPDATE') THEN
+    RAISE EXCEPTION 'pipelinedb.insert_into_stream must be an AFTER INSERT or UPDATE … FOR EACH ROW trigger' USING ERRCODE = 'feature_not_supported';
+  END IF;
+  FOREACH target IN ARRAY TG_ARGV LOOP
+    EXECUTE format('INSERT INTO %s SELECT * FROM jsonb_populate_record(NULL::%s, $1)', target::regclass, target::regclass) USING to_jsonb(NEW);
+  END LOOP;
+  RETURN NULL;
+END $$;
 CREATE OR REPLACE VIEW pipelinedb.views AS
   SELECT v.schema, v.name, v.definition AS query, v.stream_schema, v.stream, v.created_at, v.active FROM sluice.views v WHERE NOT v.plan ? 'transform';
 CREATE OR REPLACE FUNCTION pipelinedb.get_views() RETURNS SETOF pipelinedb.views LANGUAGE sql AS $$ SELECT * FROM pipelinedb.views $$;

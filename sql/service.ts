@@ -4,6 +4,7 @@ import { systemClock, TtlReaper, type Clock } from '../engine/ttl.ts';
 import { withStoreSession, type ServingStore, type StoreConnection, type StoreSession } from '../engine/store.ts';
 import { bootstrapCatalog, catalogViewNames, loadStreams, loadViewPlans } from './catalog.ts';
 import { recordBrokenViews } from './catalog-guard.ts';
+import { enableStreamLoopback, pointStreamServersAt } from './stream-loopback.ts';
 import { streamKey } from '../engine/stream.ts';
 import type { ViewPlan } from '../engine/view-plan.ts';
 import type { StatementContext } from './context.ts';
@@ -40,6 +41,9 @@ export class SluiceService {
     registerPipelinedbFunctions(service.functions);
     await withStoreSession(store, async (session) => {
       for (const problem of await bootstrapCatalog(session.conn)) options.log?.warn(problem);
+      if (!(await enableStreamLoopback(session.conn))) {
+        options.log?.warn('postgres_fdw is not available in the serving PostgreSQL: INSERT into a stream works from clients, but not from functions, triggers or PREPARE (install PostgreSQL\'s contrib modules)');
+      }
       await service.reloadStreams(session.conn);
       await service.loadViews(session.conn, options.log);
       service.serverVersion = (await session.conn.query('SHOW server_version')).rows[0]?.[0] ?? service.serverVersion;
@@ -47,6 +51,11 @@ export class SluiceService {
     service.reaper = new TtlReaper(store, service.engine, service.clock, options.log, { intervalMs: options.ttlIntervalMs ?? 1000, batchSize: 10_000 });
     service.reaper.start();
     return service;
+  }
+
+  /** Once Sluice listens: the store's stream servers point here, so SQL running in the store can INSERT into streams. */
+  async listeningAt(host: string, port: number): Promise<void> {
+    await withStoreSession(this.store, (session) => pointStreamServersAt(session.conn, host, port));
   }
 
   async reloadStreams(conn: StoreConnection): Promise<void> {

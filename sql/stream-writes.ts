@@ -95,6 +95,9 @@ export class BatchBuilder {
       const column = batch.columns[c];
       if (column.length < batch.length) column.push(c === this.arrivalPosition && this.fillArrival ? this.now() : null);
     }
+    // A row's arrival_timestamp given as NULL (postgres_fdw sends every column) is when it arrived, as when not given.
+    const arrival = this.arrivalPosition;
+    if (arrival !== undefined && !this.fillArrival && batch.columns[arrival][batch.length - 1] === null) batch.columns[arrival][batch.length - 1] = this.now();
   }
 
   private arrival: string | undefined;
@@ -123,13 +126,16 @@ function columnNames(stmt: AstFields): string[] | undefined {
 
 /** `INSERT INTO stream …`: returns once every view reading the stream reflects the rows. */
 export async function insertIntoStream(ctx: StatementContext, stream: Stream, stmt: AstFields): Promise<StatementResult> {
-  if (stmt.returningList) throw new SqlError(SqlState.featureNotSupported, 'RETURNING is not supported for an INSERT into a stream', { hint: 'A stream stores no rows to return.' });
+  // PostgreSQL 18's parse tree has returningClause (RETURNING OLD/NEW); older ones returningList.
+  if (stmt.returningClause || stmt.returningList) throw new SqlError(SqlState.featureNotSupported, 'RETURNING is not supported for an INSERT into a stream', { hint: 'A stream stores no rows to return.' });
   if (stmt.onConflictClause) throw new SqlError(SqlState.featureNotSupported, 'ON CONFLICT is not supported for an INSERT into a stream');
   const positions = targetPositions(stream, columnNames(stmt));
   const select = fieldsOf(stmt.selectStmt, 'SelectStmt');
   const builder = new BatchBuilder(stream, positions);
-  if (!select || !constantRows(ctx, stream, positions, select, builder)) {
-    await rowsFromStore(ctx, stream, positions, stmt.selectStmt as AstNode, builder);
+  if (!select || stmt.withClause || !constantRows(ctx, stream, positions, select, builder)) {
+    // `WITH x AS (…) INSERT INTO s SELECT … FROM x`: the CTEs belong to the SELECT that gives the rows.
+    const source = stmt.withClause && select && !select.withClause ? { SelectStmt: { ...select, withClause: stmt.withClause } } : stmt.selectStmt;
+    await rowsFromStore(ctx, stream, positions, source as AstNode, builder);
   }
   const batch = builder.take();
   await ctx.engine.ingest(ctx.conn, stream, [batch]);

@@ -11,6 +11,7 @@ import type { SluiceService } from '../service.ts';
 import * as codec from './codec.ts';
 import type { BindMessage, CloseMessage, DescribeMessage, ExecuteMessage, FrontendMessage, ParseMessage, StartupMessage } from './codec.ts';
 import { parameterTexts } from './params.ts';
+import { loopbackApplicationName } from '../stream-loopback.ts';
 import { copyLine, openSubscription, parseSubscription, subscriptionValues, type OpenedSubscription, type SubscriptionStatement } from '../subscribe.ts';
 import { backendName, renameAfterKind, renameBind, renameFirst } from './rename.ts';
 import type { Logger } from 'pino';
@@ -49,6 +50,8 @@ export class ClientSession {
   secretKey = (Math.random() * 0x7fffffff) | 0;
   /** Connected to a database other than Sluice's: every message goes to PostgreSQL as it is. */
   private passthrough = false;
+  /** The store's own connection back to Sluice (postgres_fdw writing into a stream from SQL in the store). */
+  private loopback = false;
   private readonly parser = new codec.FrontendParser();
   private readonly namePrefix = `sluice${this.processId}_`;
   private queue: Promise<void> = Promise.resolve();
@@ -234,6 +237,7 @@ export class ClientSession {
     } else {
       status = this.sharedSessionStatus(params);
     }
+    this.loopback = params.application_name === loopbackApplicationName;
     this.registry.register(this);
     void this.client.lost?.then((reason) => this.sessionLost(reason));
     this.client.onIdleMessage?.((message) => this.write(message));
@@ -318,6 +322,20 @@ export class ClientSession {
 
   private async simpleQuery(sql: string): Promise<void> {
     const store = await this.turn();
+    if (this.loopback) {
+      const kept = loopbackCommand(sql);
+      if (kept === null) {
+        this.write([codec.commandComplete('SET')]);
+        await this.readyForQuery();
+        return;
+      }
+      sql = kept;
+    }
+    if (!this.passthrough && this.deallocated(sql)) {
+      this.write([codec.commandComplete('DEALLOCATE')]);
+      await this.readyForQuery();
+      return;
+    }
     if (!this.passthrough) {
       this.watchListen(sql);
       this.watchSavepoints(store, sql);
@@ -356,6 +374,24 @@ export class ClientSession {
       if (!ok) break;
     }
     await this.readyForQuery();
+  }
+
+  /**
+   * `DEALLOCATE name` of a statement Sluice prepared itself (an INSERT into a
+   * stream prepared through the protocol, as postgres_fdw and drivers do):
+   * forgotten here, since the store never saw it. `DEALLOCATE ALL` forgets
+   * Sluice's and goes on to the store.
+   */
+  private deallocated(sql: string): boolean {
+    const match = /^\s*DEALLOCATE\s+(?:PREPARE\s+)?("(?:[^"]|"")+"|[a-z_][a-z0-9_$]*)\s*;?\s*$/i.exec(sql);
+    if (!match) return false;
+    const written = match[1];
+    if (!written.startsWith('"') && written.toLowerCase() === 'all') {
+      this.statements.clear();
+      return false;
+    }
+    const name = written.startsWith('"') ? written.slice(1, -1).replace(/""/g, '"') : written.toLowerCase();
+    return this.statements.delete(name);
   }
 
   // ── SUBSCRIBE ─────────────────────────────────────────────────────────
@@ -836,6 +872,18 @@ export class ClientSession {
     }
     this.log.debug({ processId: this.processId }, 'client disconnected');
   }
+}
+
+/**
+ * What Sluice runs for postgres_fdw's session commands on the loopback
+ * connection (see sql/stream-loopback.ts): its `SET search_path = pg_catalog`
+ * is acknowledged without effect (null) and its REPEATABLE READ or
+ * SERIALIZABLE transaction runs at READ COMMITTED; the rest as sent.
+ */
+function loopbackCommand(sql: string): string | null {
+  if (/^\s*SET\s+search_path\s*=\s*pg_catalog\s*$/i.test(sql)) return null;
+  if (/^\s*START\s+TRANSACTION\s+ISOLATION\s+LEVEL\s+(REPEATABLE\s+READ|SERIALIZABLE)\s*$/i.test(sql)) return 'START TRANSACTION';
+  return sql;
 }
 
 /** The messages answering a statement Sluice ran: rows (with their description in the simple protocol) and the tag. */

@@ -63,6 +63,7 @@ export async function startSluice(options: SluiceOptions = {}): Promise<RunningS
   await kafka.start();
   const server = new WireServer(service, log, options.tls ? serverTlsContext(options.tls) : undefined);
   const { port } = await server.listen(0, '127.0.0.1');
+  await service.listeningAt('127.0.0.1', port);
   const clients: pg.Client[] = [];
   const url = `postgres://sluice@127.0.0.1:${port}/sluice`;
   return {
