@@ -29,8 +29,9 @@ BEGIN
       IF (dropped.object_type = 'schema' AND dropped.object_name IN ('sluice', 'pipelinedb', 'pipeline_kafka'))
          OR (dropped.object_type = 'server' AND dropped.object_name IN ('pipelinedb', 'kafka'))
          OR (dropped.object_type = 'foreign-data wrapper' AND dropped.object_name = 'sluice_stream')
+         OR (dropped.object_type = 'user mapping' AND dropped.object_identity ~ ' on server (pipelinedb|kafka)$')
          OR (dropped.schema_name IN ('sluice', 'pipelinedb', 'pipeline_kafka')) THEN
-        RAISE EXCEPTION 'cannot drop % because Sluice depends on it', dropped.object_identity
+        RAISE EXCEPTION 'cannot drop % % because Sluice depends on it', dropped.object_type, dropped.object_identity
           USING ERRCODE = 'dependent_objects_still_exist',
                 HINT = 'Streams, continuous views and Kafka sources need Sluice''s own schemas, servers and catalog. Drop your streams and views instead.';
       END IF;
@@ -74,22 +75,35 @@ export async function recordBrokenViews(conn: StoreConnection, broken: readonly 
 }
 
 const protectedSchemas = new Set(['sluice', 'pipelinedb', 'pipeline_kafka']);
+/** Top-level objects Sluice needs, by DROP's object type. */
+const protectedObjects: Record<string, ReadonlySet<string>> = {
+  OBJECT_SCHEMA: protectedSchemas,
+  OBJECT_EVENT_TRIGGER: new Set(['sluice_guard_drops']),
+  OBJECT_FOREIGN_SERVER: new Set(['pipelinedb', 'kafka']),
+  OBJECT_FDW: new Set(['sluice_stream']),
+  OBJECT_EXTENSION: new Set(['postgres_fdw']),
+};
+/** DROP's object type as PostgreSQL names it in messages (`OBJECT_FOREIGN_TABLE` → `foreign table`). */
+function objectTypeLabel(type: string): string {
+  if (type === 'OBJECT_FOREIGN_SERVER') return 'server';
+  if (type === 'OBJECT_FDW') return 'foreign-data wrapper';
+  return type.replace(/^OBJECT_/, '').replaceAll('_', ' ').toLowerCase();
+}
 
 /**
  * The drops the event trigger cannot refuse because they would take it with
- * them (its schema, its function, the trigger itself), refused before they
- * reach the store; with the trigger's message.
+ * them (its schema, its function, the trigger itself), and drops of Sluice's
+ * servers and wrapper, which PostgreSQL would refuse by listing Sluice's
+ * internal dependents: refused before they reach the store, with the
+ * trigger's message.
  */
 export function protectedDropError(stmt: AstFields): SqlError | undefined {
   const type = stmt.removeType as string;
   for (const object of (stmt.objects as AstNode[] | undefined) ?? []) {
     const name = objectName(object);
-    const hit =
-      (type === 'OBJECT_SCHEMA' && protectedSchemas.has(name[0])) ||
-      (type === 'OBJECT_EVENT_TRIGGER' && name[0] === 'sluice_guard_drops') ||
-      (name.length > 1 && protectedSchemas.has(name[0]));
+    const hit = (name.length === 1 && protectedObjects[type]?.has(name[0])) || (name.length > 1 && protectedSchemas.has(name[0]));
     if (hit) {
-      return new SqlError(SqlState.dependentObjectsStillExist, `cannot drop ${name.join('.')} because Sluice depends on it`, {
+      return new SqlError(SqlState.dependentObjectsStillExist, `cannot drop ${objectTypeLabel(type)} ${name.join('.')} because Sluice depends on it`, {
         hint: "Streams, continuous views and Kafka sources need Sluice's own schemas, servers and catalog. Drop your streams and views instead.",
       });
     }

@@ -52,6 +52,8 @@ describe('catalog integrity', () => {
     for (const drop of [
       'DROP SERVER pipelinedb CASCADE',
       'DROP SERVER kafka',
+      'DROP EXTENSION postgres_fdw',
+      'DROP USER MAPPING FOR PUBLIC SERVER pipelinedb',
       'DROP FOREIGN DATA WRAPPER sluice_stream CASCADE',
       'DROP SCHEMA sluice CASCADE',
       'DROP SCHEMA pipelinedb CASCADE',
