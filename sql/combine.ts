@@ -11,15 +11,49 @@ import type { RoutingContext } from './router.ts';
  * PipelineDB's `combine(column)`: re-aggregates a continuous view's aggregate
  * across the rows read, from their transition states (so combining averages
  * or distinct counts of several groups is exact, unlike averaging the
- * averages). A query over `v` or `v_mrel` using combine() is rewritten to
- * read `v_mrel` and merge the states with SQL; null when there is no combine().
+ * averages). Each SELECT using combine() over `v` or `v_mrel`, at any depth
+ * (a CTE, a sub-select, one side of a UNION), is rewritten to read `v_mrel`
+ * and merge the states with SQL; null when the statement has no combine().
  */
 export function rewriteCombine(ctx: RoutingContext, select: AstFields): string | null {
   let uses = false;
-  walk(select.targetList, (node, kind) => {
-    if (kind === 'FuncCall' && functionName(node.FuncCall as AstFields) === 'combine') uses = true;
+  walk(select, (node, kind) => {
+    if (kind === 'FuncCall' && isCombine(node.FuncCall as AstFields)) uses = true;
   });
   if (!uses) return null;
+  const placeholders: string[] = [];
+  const rewriteLevels = (node: unknown): unknown =>
+    transform(node, (child, kind) => {
+      if (kind !== 'SelectStmt') return undefined;
+      const fields = child.SelectStmt as AstFields;
+      const inner: AstFields = {};
+      for (const [key, value] of Object.entries(fields)) {
+        // The sides of a UNION are SelectStmt fields without their node wrapper.
+        const side = (key === 'larg' || key === 'rarg') && value ? (rewriteLevels({ SelectStmt: value }) as AstNode).SelectStmt : undefined;
+        inner[key] = side ?? rewriteLevels(value);
+      }
+      return { SelectStmt: usesCombineAtLevel(inner) ? rewriteLevel(ctx, inner, placeholders) : inner };
+    });
+  const rewritten = rewriteLevels({ SelectStmt: select });
+  return deparse(rewritten).replace(/\bsluice_combine_(\d+)\b/g, (_, i: string) => placeholders[Number(i)]);
+}
+
+function isCombine(call: AstFields): boolean {
+  return functionName(call) === 'combine';
+}
+
+/** Whether this SELECT's own targets (not a sub-select's) call combine(). */
+function usesCombineAtLevel(select: AstFields): boolean {
+  let uses = false;
+  walk(select.targetList, (node, kind) => {
+    if (kind === 'SelectStmt') return false;
+    if (kind === 'FuncCall' && isCombine(node.FuncCall as AstFields)) uses = true;
+  });
+  return uses;
+}
+
+/** One SELECT over a view: reads its _mrel, each combine(col) a placeholder for the merged state's final value. */
+function rewriteLevel(ctx: RoutingContext, select: AstFields, placeholders: string[]): AstFields {
   const from = (select.fromClause as AstNode[] | undefined) ?? [];
   const range = from.length === 1 ? fieldsOf(from[0], 'RangeVar') : undefined;
   const view = range && viewOf(ctx, range);
@@ -31,29 +65,28 @@ export function rewriteCombine(ctx: RoutingContext, select: AstFields): string |
     });
   }
   const impls = view.plan.aggregates.map(aggregateImpl);
-  const placeholders: string[] = [];
   // An unnamed combine(x) column is called "combine", as in PipelineDB.
   for (const target of (select.targetList as AstNode[] | undefined) ?? []) {
     const fields = fieldsOf(target, 'ResTarget') as AstFields;
     const call = fieldsOf(fields.val, 'FuncCall');
-    if (call && functionName(call) === 'combine' && !fields.name) fields.name = 'combine';
+    if (call && isCombine(call) && !fields.name) fields.name = 'combine';
   }
-  const rewritten = transform(select, (node, kind) => {
+  return transform(select, (node, kind) => {
+    if (kind === 'SelectStmt') return node;
     if (kind === 'RangeVar' && node.RangeVar === range) {
       return { RangeVar: { ...range, schemaname: view.plan.schema, relname: view.plan.mrel, alias: range.alias ?? { aliasname: range.relname } } };
     }
-    if (kind !== 'FuncCall' || functionName(node.FuncCall as AstFields) !== 'combine') return undefined;
+    if (kind !== 'FuncCall' || !isCombine(node.FuncCall as AstFields)) return undefined;
     const args = ((node.FuncCall as AstFields).args as AstNode[] | undefined) ?? [];
     const column = args.length === 1 ? columnRefParts(args[0])?.at(-1) : undefined;
     const index = view.plan.aggregates.findIndex((a) => a.column === column);
     if (index < 0) throw new SqlError(SqlState.undefinedColumn, `combine(${column ?? '…'}): "${view.name}" has no aggregate column of that name`);
-    const state = reaggregateSql(view.plan.aggregates[index], impls[index].stateType, quoteIdent(view.plan.aggregates[index].column), quoteIdent(view.plan.aggregates[index].column));
-    if (!state) throw new SqlError(SqlState.featureNotSupported, `combine(${column}) is not supported for ${view.plan.aggregates[index].fn}`);
+    const aggregate = view.plan.aggregates[index];
+    const state = reaggregateSql(aggregate, impls[index].stateType, quoteIdent(aggregate.column), quoteIdent(aggregate.column));
+    if (!state) throw new SqlError(SqlState.featureNotSupported, `combine(${column}) is not supported for ${aggregate.fn}`);
     placeholders.push(`(${impls[index].finalSql(state)})`);
     return { ColumnRef: { fields: [{ String: { sval: `sluice_combine_${placeholders.length - 1}` } }] } };
-  });
-  const sql = deparse({ SelectStmt: rewritten });
-  return sql.replace(/\bsluice_combine_(\d+)\b/g, (_, i: string) => placeholders[Number(i)]);
+  }) as AstFields;
 }
 
 function viewOf(ctx: RoutingContext, range: AstFields): ContinuousView | undefined {
