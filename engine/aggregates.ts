@@ -1,4 +1,4 @@
-import { regressionAggregates, varianceAggregates, type AggregatePlan, type UserAggregatePlan } from './view-plan.ts';
+import { regressionAggregates, varianceAggregates, type AggregatePlan, type HypotheticalColumn, type UserAggregatePlan } from './view-plan.ts';
 import { sketchAggregate } from './sketch-aggregates.ts';
 import { SqlError, SqlState } from './errors.ts';
 import { addNumeric, formatFloat, numericToString, parseNumeric, type Numeric, type Value } from './values/index.ts';
@@ -246,26 +246,33 @@ function distinctUnionSql(s: string, p: string): string {
 }
 
 /**
- * A hypothetical-set aggregate's tests for one row's x against the constant
- * v, as PostgreSQL sorts them: x sorts before v, or ties with it. Both are
- * compared in their common type; NULLs sort after every value (ASC's default,
- * NULLS LAST) or before (DESC's default, NULLS FIRST) and tie with each other.
+ * A hypothetical-set aggregate's tests for one row against the constants
+ * v1, …, as PostgreSQL sorts them: the row's x1, … sorts before them, or ties
+ * with them (lexicographically, each column in its own direction). Each pair
+ * is compared in its common type; NULLs sort after every value (ASC's
+ * default, NULLS LAST) or before (DESC's default, NULLS FIRST) and tie with
+ * each other.
  */
 function hypotheticalTests(plan: AggregatePlan): { before(x: string): string; equal(x: string): string } {
   const h = plan.hypothetical;
   if (!h) throw new SqlError(SqlState.internalError, `${plan.fn} has no hypothetical argument`);
-  const value = (x: string) => `(${x})::${h.type}`;
-  if (h.value === 'NULL') {
-    return {
-      before: (x) => (h.nullsFirst ? 'false' : `(${x}) IS NOT NULL`),
-      equal: (x) => `(${x}) IS NULL`,
-    };
-  }
-  const op = h.descending ? '>' : '<';
+  const columns = (x: string) => [{ ...h, sql: x }, ...(h.more ?? [])].map(columnTests);
   return {
-    before: (x) => `coalesce(${value(x)} ${op} ${h.value}, ${h.nullsFirst})`,
-    equal: (x) => `${value(x)} = ${h.value}`,
+    before: (x) => {
+      const cs = columns(x);
+      // Sorts before at column i, tying with every column before it.
+      const terms = cs.map((c, i) => [...cs.slice(0, i).map((p) => p.equal), c.before].join(' AND '));
+      return terms.length === 1 ? terms[0] : terms.map((t) => `(${t})`).join(' OR ');
+    },
+    equal: (x) => columns(x).map((c) => c.equal).join(' AND '),
   };
+}
+
+function columnTests(c: HypotheticalColumn & { sql: string }): { before: string; equal: string } {
+  const x = `(${c.sql})`;
+  if (c.value === 'NULL') return { before: c.nullsFirst ? 'false' : `${x} IS NOT NULL`, equal: `${x} IS NULL` };
+  const op = c.descending ? '>' : '<';
+  return { before: `coalesce(${x}::${c.type} ${op} ${c.value}, ${c.nullsFirst})`, equal: `coalesce(${x}::${c.type} = ${c.value}, false)` };
 }
 
 function both(test: string, filter: string | undefined): string {
@@ -309,7 +316,19 @@ function hypotheticalDenseRankImpl(plan: AggregatePlan): AggregateImpl {
   // An array of array values would be one multi-dimensional array, which unnest flattens.
   if (plan.arg?.typeName.startsWith('_')) throw unsupportedArgument(plan);
   const { before } = hypotheticalTests(plan);
-  const type = plan.hypothetical?.type as string;
+  const h = plan.hypothetical as NonNullable<AggregatePlan['hypothetical']>;
+  const more = h.more;
+  if (more) {
+    // Several sort columns: the distinct tuples as jsonb arrays, which compare equal when their values do (1.0 and 1).
+    const tuple = (arg: string) => `jsonb_build_array(${[{ ...h, sql: arg }, ...more].map((c) => `(${c.sql})::${c.type}`).join(', ')})`;
+    return {
+      stateType: 'jsonb[]',
+      partialSql: (arg, filter) => `array_agg(DISTINCT ${tuple(arg)} ORDER BY ${tuple(arg)}) FILTER (WHERE ${both(before(arg), filter)})`,
+      combineSql: distinctUnionSql,
+      finalSql: (s) => `(coalesce(cardinality(${s}), 0) + 1)::bigint`,
+    };
+  }
+  const type = h.type;
   return {
     stateType: `${type}[]`,
     partialSql: (arg, filter) => `array_agg(DISTINCT (${arg})::${type} ORDER BY (${arg})::${type}) FILTER (WHERE ${both(before(arg), filter)})`,

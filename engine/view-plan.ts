@@ -55,6 +55,13 @@ export interface GroupPlan extends TypeRef {
   compiled?: Expr;
 }
 
+export interface HypotheticalColumn {
+  value: string;
+  type: string;
+  descending: boolean;
+  nullsFirst: boolean;
+}
+
 export interface AggregatePlan {
   fn: AggregateName;
   /** `count(*)`. */
@@ -92,9 +99,10 @@ export interface AggregatePlan {
    * Hypothetical-set aggregates (rank, dense_rank, percent_rank, cume_dist)
    * `(v) WITHIN GROUP (ORDER BY x …)`: `value` is v as an SQL constant of
    * `type`, the type PostgreSQL compares v and x in (their common type), and
-   * the sort order x is ranked in.
+   * the sort order x is ranked in; `more`, the values and sort expressions
+   * after the first (`rank(v1, v2) WITHIN GROUP (ORDER BY x1, x2)`).
    */
-  hypothetical?: { value: string; type: string; descending: boolean; nullsFirst: boolean };
+  hypothetical?: HypotheticalColumn & { more?: (HypotheticalColumn & { sql: string })[] };
   /** A user-defined aggregate (one with a combine function); `fn` is then its name. */
   userDefined?: UserAggregatePlan;
   /** Per-row arguments after the first, as SQL over the stream (user-defined aggregates). */

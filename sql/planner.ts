@@ -126,7 +126,7 @@ export async function planContinuousView(
     const named = entries.find((e) => sameExpression(e.val, call));
     const column = unique(named?.name ?? `_${fn}${i + 1}`);
     const sketch = await sketchOf(ctx.conn, fn, fields);
-    const hypothetical = await hypotheticalOf(ctx.conn, fn, fields, types.arguments[i]);
+    const hypothetical = await hypotheticalOf(ctx.conn, fn, fields, probeFrom);
     // Any other aggregate (user-defined, or one of PostgreSQL's) works when it has a combine function.
     const userDefined = supportedAggregates.has(fn) ? undefined : await planUserAggregate(ctx.conn, deparse(call), probeFrom, types.arguments[i]);
     aggregates.push({
@@ -511,7 +511,11 @@ async function sketchOf(conn: StoreConnection, fn: string, call: AstFields): Pro
 function withinGroupOrder(fn: string, call: AstFields): { descending: boolean; nullsFirst: boolean } {
   const order = (call.agg_order as AstNode[] | undefined) ?? [];
   if (order.length !== 1) throw notSupported(`${fn}(…) WITHIN GROUP over more than one ORDER BY expression`, `Order by a single expression: ${fn}(v) WITHIN GROUP (ORDER BY x).`);
-  const sortBy = fieldsOf(order[0], 'SortBy') as AstFields;
+  return sortOrder(fn, order[0]);
+}
+
+function sortOrder(fn: string, node: AstNode): { descending: boolean; nullsFirst: boolean } {
+  const sortBy = fieldsOf(node, 'SortBy') as AstFields;
   if (sortBy.sortby_dir === 'SORTBY_USING') throw notSupported(`${fn}(…) WITHIN GROUP (ORDER BY … USING …)`, 'Use ASC or DESC.');
   const descending = sortBy.sortby_dir === 'SORTBY_DESC';
   const nulls = sortBy.sortby_nulls;
@@ -528,21 +532,35 @@ function checkConstantArgument(fn: string, node: AstNode | undefined): void {
 }
 
 /**
- * Hypothetical-set aggregates rank/dense_rank/percent_rank/cume_dist(v)
- * WITHIN GROUP (ORDER BY x): v is a constant, evaluated once here in the type
- * PostgreSQL compares v and x in (their common type, as CASE resolves it:
- * the same rule).
+ * Hypothetical-set aggregates rank/dense_rank/percent_rank/cume_dist(v1, …)
+ * WITHIN GROUP (ORDER BY x1, …): each v is a constant, evaluated once here in
+ * the type PostgreSQL compares it and its x in (their common type, as CASE
+ * resolves it: the same rule).
  */
-async function hypotheticalOf(conn: StoreConnection, fn: string, call: AstFields, arg: TypeRef | undefined): Promise<AggregatePlan['hypothetical']> {
-  if (!hypotheticalAggregates.has(fn) || !arg) return undefined;
+async function hypotheticalOf(conn: StoreConnection, fn: string, call: AstFields, from: string): Promise<AggregatePlan['hypothetical']> {
+  if (!hypotheticalAggregates.has(fn)) return undefined;
   const args = (call.args as AstNode[] | undefined) ?? [];
-  if (args.length !== 1) throw notSupported(`${fn}(…) of more than one value`, `Rank a single value: ${fn}(v) WITHIN GROUP (ORDER BY x).`);
-  checkConstantArgument(fn, args[0]);
-  const order = withinGroupOrder(fn, call);
-  const v = deparse(args[0]);
-  const type = (await conn.query(`SELECT pg_typeof(CASE WHEN false THEN (${v}) ELSE NULL::${arg.type} END)::text`)).rows[0][0] as string;
-  const value = (await conn.query(`SELECT ((${v})::${type})::text`)).rows[0][0];
-  return { value: value === null ? 'NULL' : `${quoteLiteral(value)}::${type}`, type, ...order };
+  const order = (call.agg_order as AstNode[] | undefined) ?? [];
+  if (args.length !== order.length) {
+    throw new SqlError(SqlState.undefinedFunction, `${fn} takes as many values as WITHIN GROUP has ORDER BY expressions: ${args.length} and ${order.length} given`, {
+      hint: `Rank one value per sort expression: ${fn}(v1, v2) WITHIN GROUP (ORDER BY x1, x2).`,
+    });
+  }
+  for (const a of args) checkConstantArgument(fn, a);
+  const sorts = order.map((o) => fieldsOf(o, 'SortBy')?.node as AstNode);
+  const types = await rolledBack(conn, async () => {
+    const commonTypes = sorts.map((x, i) => `CASE WHEN false THEN (${deparse(args[i])}) ELSE (${deparse(x)}) END AS h${i}`);
+    await probe(conn, `CREATE TEMP VIEW sluice_probe_hypothetical AS SELECT ${commonTypes.join(', ')} FROM ${from}`);
+    return (await columnTypes(conn, 'sluice_probe_hypothetical')).map((c) => c.type.type);
+  });
+  const columns = [];
+  for (const [i, x] of sorts.entries()) {
+    const value = (await conn.query(`SELECT ((${deparse(args[i])})::${types[i]})::text`)).rows[0][0];
+    columns.push({ value: value === null ? 'NULL' : `${quoteLiteral(value)}::${types[i]}`, type: types[i], ...sortOrder(fn, order[i]), sql: deparse(x) });
+  }
+  const [first, ...more] = columns;
+  const { sql: _firstSql, ...head } = first;
+  return { ...head, ...(more.length ? { more } : {}) };
 }
 
 /**
