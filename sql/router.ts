@@ -1,10 +1,11 @@
 import { SqlError, SqlState } from '../engine/errors.ts';
 import type { Stream } from '../engine/stream.ts';
 import type { AstFields, AstNode } from './ast.ts';
-import { fieldsOf, nodeKind, walk } from './ast.ts';
+import { deparse, fieldsOf, nodeKind, walk } from './ast.ts';
 import { findStream, type StatementContext, type StatementResult } from './context.ts';
 import { resultColumns, runFunctionCall, type FunctionRegistry } from './functions.ts';
 import { rewriteCombine } from './combine.ts';
+import { rewriteHashGroup } from './hash-group.ts';
 import { protectedDropError } from './catalog-guard.ts';
 import { createIndexOnView } from './view-index.ts';
 import type { ParsedStatement } from './parser.ts';
@@ -52,7 +53,7 @@ function outsideTransaction(ctx: StatementContext, what: string): void {
 }
 
 /** Words that can start a statement Sluice runs itself or must watch (DDL that changes streams). */
-const watchedWords = /\b(create|drop|alter|copy|comment|rename|extension|stream|continuous|import|security|pipeline_kafka|pipelinedb|sluice|combine)\b/i;
+const watchedWords = /\b(create|drop|alter|copy|comment|rename|extension|stream|continuous|import|security|pipeline_kafka|pipelinedb|sluice|combine|hash_group)\b/i;
 const identifier = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/gi;
 
 /**
@@ -173,8 +174,9 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
       }
       const stream = readStream(ctx, statement.node);
       if (stream) return sluice(async () => { throw streamIsNotReadable(stream); });
-      const combined = rewriteCombine(ctx, stmt);
-      if (combined) return { kind: 'store', changesStreams: false, rewritten: combined };
+      const hashed = rewriteHashGroup(stmt);
+      const rewritten = rewriteCombine(ctx, hashed ?? stmt) ?? (hashed && deparse({ SelectStmt: hashed }));
+      if (rewritten) return { kind: 'store', changesStreams: false, rewritten };
       break;
     }
     case 'ExplainStmt':
