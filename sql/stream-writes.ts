@@ -4,7 +4,7 @@ import { quoteIdent } from '../engine/sql-text.ts';
 import { arrivalTimestamp, type Stream } from '../engine/stream.ts';
 import type { Value } from '../engine/values/index.ts';
 import type { AstFields, AstNode } from './ast.ts';
-import { deparse, fieldsOf, nodeKind, stringValue } from './ast.ts';
+import { deparse, fieldsOf, isStar, nodeKind, stringValue } from './ast.ts';
 import type { StatementContext, StatementResult } from './context.ts';
 
 /** Rows per batch handed to the engine: big enough to amortize a store round trip, small enough to bound memory. */
@@ -193,7 +193,36 @@ function literalText(ctx: StatementContext, item: AstNode, typeName: string): st
 async function rowsFromStore(ctx: StatementContext, stream: Stream, positions: number[], source: AstNode, builder: BatchBuilder): Promise<void> {
   const aliases = positions.map((_, i) => `c${i + 1}`);
   const casts = positions.map((p, i) => `s.${aliases[i]}::${stream.columns[p].type}::text`);
-  const sql = `SELECT ${casts.join(', ')} FROM (${deparse(source)}) AS s(${aliases.map(quoteIdent).join(', ')})`;
+  const types = positions.map((p) => stream.columns[p].type);
+  const sql = `SELECT ${casts.join(', ')} FROM (${typedSource(source, types)}) AS s(${aliases.map(quoteIdent).join(', ')})`;
   const result = await ctx.conn.query(sql, ctx.params);
   for (const row of result.rows) builder.addTextRow(row);
+}
+
+/**
+ * The rows' SQL with each value cast to its column's type where it is
+ * written, as PostgreSQL types an INSERT's VALUES and select list: a
+ * `ROW(1, 2)` for a composite column is then that type, not an anonymous
+ * record that could no longer be cast. A select list with `*` stays as is.
+ */
+function typedSource(source: AstNode, types: string[]): string {
+  const select = fieldsOf(source, 'SelectStmt');
+  if (!select || (select.op && select.op !== 'SETOP_NONE')) return deparse(source);
+  const casts: string[] = [];
+  const cast = (item: AstNode, i: number): AstNode => {
+    if (i >= types.length || nodeKind(item) === 'SetToDefault') return item;
+    casts.push(`(${deparse(item)})::${types[i]}`);
+    return { ColumnRef: { fields: [{ String: { sval: `sluice_typed_${casts.length - 1}` } }] } };
+  };
+  const lists = select.valuesLists as AstNode[] | undefined;
+  const targets = select.targetList as AstNode[] | undefined;
+  let typed: AstFields;
+  if (lists) {
+    typed = { ...select, valuesLists: lists.map((l) => ({ List: { items: ((fieldsOf(l, 'List')?.items as AstNode[]) ?? []).map(cast) } })) };
+  } else if (targets && !targets.some((t) => isStar((fieldsOf(t, 'ResTarget') as AstFields).val))) {
+    typed = { ...select, targetList: targets.map((t, i) => ({ ResTarget: { ...(fieldsOf(t, 'ResTarget') as AstFields), val: cast((fieldsOf(t, 'ResTarget') as AstFields).val as AstNode, i) } })) };
+  } else {
+    return deparse(source);
+  }
+  return deparse({ SelectStmt: typed }).replace(/\bsluice_typed_(\d+)\b/g, (_, i: string) => casts[Number(i)]);
 }
