@@ -63,12 +63,38 @@ BEGIN
   END LOOP;
   RETURN NULL;
 END $$;
+-- PipelineDB's columns first (id, schema, name, active, query; transforms: tgfunc, tgargs), then Sluice's.
+-- Catalogs made before had other columns first, which CREATE OR REPLACE VIEW cannot reorder.
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('pipelinedb.views') AND attnum = 1 AND attname <> 'id') THEN
+    PERFORM set_config('sluice.internal_ddl', 'on', true);
+    DROP FUNCTION IF EXISTS pipelinedb.get_views();
+    DROP VIEW pipelinedb.views;
+    DROP FUNCTION IF EXISTS pipelinedb.get_transforms();
+    DROP VIEW IF EXISTS pipelinedb.transforms;
+    PERFORM set_config('sluice.internal_ddl', 'off', true);
+  END IF;
+END $$;
 CREATE OR REPLACE VIEW pipelinedb.views AS
-  SELECT v.schema, v.name, v.definition AS query, v.stream_schema, v.stream, v.created_at, v.active FROM sluice.views v WHERE NOT v.plan ? 'transform';
+  SELECT to_regclass(format('%I.%I', v.schema, v.name))::oid AS id, v.schema, v.name, v.active, v.definition AS query,
+         v.stream_schema, v.stream, v.created_at
+  FROM sluice.views v WHERE NOT v.plan ? 'transform';
 CREATE OR REPLACE FUNCTION pipelinedb.get_views() RETURNS SETOF pipelinedb.views LANGUAGE sql AS $$ SELECT * FROM pipelinedb.views $$;
 CREATE OR REPLACE VIEW pipelinedb.transforms AS
-  SELECT v.schema, v.name, v.definition AS query, v.stream_schema, v.stream,
-         v.plan->'transform'->'insertInto' AS insert_into, v.plan->'transform' ? 'triggerTable' AS has_outputfunc, v.created_at, v.active
+  -- A transform's relation is its output stream.
+  SELECT to_regclass(format('%I.%I', v.schema, v.name || '_osrel'))::oid AS id, v.schema, v.name, v.active,
+         CASE
+           WHEN v.plan->'transform' ? 'triggerTable' THEN
+             (SELECT t.tgfoid::regproc::text FROM pg_trigger t
+              WHERE t.tgrelid = to_regclass(format('%I.%I', v.plan->'transform'->'triggerTable'->>'schema', v.plan->'transform'->'triggerTable'->>'name'))
+                AND NOT t.tgisinternal LIMIT 1)
+           WHEN jsonb_array_length(coalesce(v.plan->'transform'->'insertInto', '[]')) > 0 THEN 'pipelinedb.insert_into_stream'
+           WHEN v.plan->'transform' ? 'kafka' THEN 'pipeline_kafka.emit_tuple'
+         END AS tgfunc,
+         ARRAY(SELECT CASE WHEN s->>'schema' = 'public' THEN quote_ident(s->>'name') ELSE format('%I.%I', s->>'schema', s->>'name') END FROM jsonb_array_elements(coalesce(v.plan->'transform'->'insertInto', '[]')) AS s) AS tgargs,
+         v.definition AS query, v.stream_schema, v.stream,
+         v.plan->'transform'->'insertInto' AS insert_into, v.plan->'transform' ? 'triggerTable' AS has_outputfunc, v.created_at
   FROM sluice.views v WHERE v.plan ? 'transform';
 CREATE OR REPLACE FUNCTION pipelinedb.get_transforms() RETURNS SETOF pipelinedb.transforms LANGUAGE sql AS $$ SELECT * FROM pipelinedb.transforms $$;
 CREATE OR REPLACE VIEW pipelinedb.streams AS

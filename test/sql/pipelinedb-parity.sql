@@ -23,6 +23,9 @@ CREATE VIEW first_events AS SELECT user_id, url FROM events WHERE user_id > 0 LI
 -- With aggregates a LIMIT would cut groups, not rows: refused.
 CREATE VIEW top_url AS SELECT url, count(*) FROM events GROUP BY url LIMIT 1;
 
+-- Read with combine() below.
+CREATE VIEW by_url AS SELECT url, count(*), avg(user_id) AS avg_user FROM events GROUP BY url;
+
 INSERT INTO events VALUES
   (1, '1 second', '2026-12-04 10:00:00+00', '/a'),
   (2, '3 seconds', '2026-12-04 11:00:00+00', '/a'),
@@ -38,6 +41,61 @@ CREATE INDEX timings_url ON timings (url);
 CREATE INDEX ON per_month (bucket) WHERE count > 1;
 SELECT indexname, indexdef FROM pg_indexes WHERE tablename IN ('timings_mrel', 'per_month_mrel') ORDER BY indexname;
 DROP INDEX timings_url;
+
+-- combine() in a CTE, a sub-select and either side of a UNION: merged from the groups' states.
+INSERT INTO events VALUES (5, '5 seconds', '2026-12-04 12:00:00+00', '/c'), (9, '9 seconds', '2026-12-04 12:00:00+00', '/c');
+WITH merged AS (SELECT combine(count) AS n, combine(avg_user) AS avg_user FROM by_url) SELECT * FROM merged;
+SELECT (SELECT combine(avg_user) FROM by_url WHERE url <> '/c') AS without_c, (SELECT avg_user FROM by_url WHERE url = '/c') AS c;
+SELECT * FROM (SELECT combine(count) FROM by_url_mrel WHERE url = '/c') q
+UNION ALL SELECT combine(count) FROM by_url;
+SELECT combine(url) FROM by_url;
+
+-- Hypothetical-set aggregates over several columns, each in its own order; equal to PostgreSQL's over a table.
+CREATE FOREIGN TABLE scores (a int, b int, c text) SERVER pipelinedb;
+CREATE TABLE scores_table (a int, b int, c text);
+CREATE VIEW ranks AS SELECT rank(7, 47, '47') WITHIN GROUP (ORDER BY a, b, c),
+  dense_rank(7, 47, '47') WITHIN GROUP (ORDER BY a, b, c),
+  percent_rank(7, 47, '47') WITHIN GROUP (ORDER BY a DESC, b, c NULLS FIRST),
+  cume_dist(7, 47, NULL) WITHIN GROUP (ORDER BY a, b DESC, c) FROM scores;
+INSERT INTO scores SELECT g % 10, g % 97, (g % 50)::text FROM generate_series(1, 3000) g;
+INSERT INTO scores VALUES (7, 47, '47'), (7, 47, NULL), (NULL, 1, 'a'), (7, NULL, '1'), (7, 47, '47'), (1, 1, '1');
+INSERT INTO scores_table SELECT g % 10, g % 97, (g % 50)::text FROM generate_series(1, 3000) g;
+INSERT INTO scores_table VALUES (7, 47, '47'), (7, 47, NULL), (NULL, 1, 'a'), (7, NULL, '1'), (7, 47, '47'), (1, 1, '1');
+SELECT * FROM ranks;
+SELECT rank(7, 47, '47') WITHIN GROUP (ORDER BY a, b, c),
+  dense_rank(7, 47, '47') WITHIN GROUP (ORDER BY a, b, c),
+  percent_rank(7, 47, '47') WITHIN GROUP (ORDER BY a DESC, b, c NULLS FIRST),
+  cume_dist(7, 47, NULL) WITHIN GROUP (ORDER BY a, b DESC, c) FROM scores_table;
+CREATE VIEW bad_rank AS SELECT rank(7, 47) WITHIN GROUP (ORDER BY a, b, c) FROM scores;
+
+-- pipelinedb.hash_group: any number of values of any types (PostgreSQL's hash_record, so its own values).
+SELECT pipelinedb.hash_group(1, 'a'::text) = hash_group(1, 'a'::text) AS same,
+       hash_group(1, 'a'::text) <> hash_group(2, 'a'::text) AS differs,
+       hash_group(date '2026-12-04', 1.5, true) IS NOT NULL AS mixed_types;
+
+-- Composite and enum types in streams and views.
+CREATE TYPE point2 AS (x int, y int);
+CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');
+CREATE FOREIGN TABLE feelings (p point2, m mood) SERVER pipelinedb;
+CREATE VIEW by_mood AS SELECT m, count(*), sum((p).x) AS sum_x, min(p::text) AS first_p FROM feelings GROUP BY m;
+CREATE VIEW happy_points AS SELECT p, (p).y * 10 AS y10 FROM feelings WHERE m > 'ok';
+INSERT INTO feelings VALUES ('(1,2)', 'ok'), (ROW(3, 4), 'happy'), (ROW(5, 6)::point2, 'sad');
+INSERT INTO feelings SELECT ROW(g, g), 'happy' FROM generate_series(7, 8) g;
+INSERT INTO feelings VALUES ('(1,x)', 'ok');
+INSERT INTO feelings VALUES ('(1,2)', 'meh');
+SELECT * FROM by_mood ORDER BY m;
+SELECT * FROM happy_points ORDER BY y10;
+
+-- money, time, timetz and arrays in sum/min/max.
+CREATE FOREIGN TABLE bills (amount money, at time, attz timetz, tags int[]) SERVER pipelinedb;
+CREATE VIEW bill_totals AS SELECT sum(amount), min(amount) AS least, max(at) AS latest, min(attz) AS earliest_tz, max(tags) AS tags FROM bills;
+INSERT INTO bills VALUES ('$1.50', '10:00', '10:00+02', '{1,2}'), ('$2.25', '09:00', '11:00+05', '{1,3}');
+SELECT * FROM bill_totals;
+
+-- get_views() and get_transforms() with PipelineDB's columns first.
+CREATE VIEW urls_out WITH (action = transform, outputfunc = pipelinedb.insert_into_stream('scores')) AS SELECT user_id AS a, user_id AS b, url AS c FROM events;
+SELECT id::regclass AS id, schema, name, active FROM pipelinedb.get_views() WHERE name = 'by_url';
+SELECT id::regclass AS id, schema, name, active, tgfunc, tgargs FROM pipelinedb.get_transforms();
 
 -- Catalog: the streams with the views reading them.
 SELECT * FROM pipelinedb.get_streams() ORDER BY name;
