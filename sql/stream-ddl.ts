@@ -46,6 +46,8 @@ const kafkaStreamOptions = new Set([
   'brokers', 'topic', 'format', 'delimiter', 'quote', 'escape', 'group_id', 'start_offset', 'batchsize', 'maxbytes', 'parallelism', 'timeout',
   // Writing to the topic: the message key (a column or an expression over the columns), a fixed partition, the guarantee.
   'key', 'partition', 'delivery',
+  // A missing topic to write to: created (with these partitions and replication factor; the broker's defaults), or not.
+  'create_topic', 'partitions', 'replication_factor',
 ]);
 
 /**
@@ -71,6 +73,14 @@ function checkKafkaOptions(stmt: AstFields): Map<string, string> {
   }
   const partition = options.get('partition');
   if (partition !== undefined && !/^\d+$/.test(partition)) throw new SqlError(SqlState.invalidParameterValue, `partition must be a partition number, not "${partition}"`);
+  for (const count of ['partitions', 'replication_factor']) {
+    const value = options.get(count);
+    if (value !== undefined && !/^[1-9]\d{0,4}$/.test(value)) throw new SqlError(SqlState.invalidParameterValue, `${count} must be a positive whole number, not "${value}"`);
+  }
+  const create = options.get('create_topic');
+  if (create !== undefined && !['true', 'false', 'on', 'off'].includes(create.toLowerCase())) {
+    throw new SqlError(SqlState.invalidParameterValue, `create_topic must be true or false, not "${create}"`);
+  }
   return options;
 }
 

@@ -15,8 +15,8 @@ export interface KafkaClient {
   producer(): Promise<KafkaProducer>;
   /** A transactional producer; opening one fences (and aborts the open transaction of) a predecessor with the same id. */
   transactionalProducer(transactionalId: string): Promise<TransactionalProducer>;
-  /** Creates the topic unless it exists. */
-  ensureTopic(topic: string, partitions: number): Promise<void>;
+  /** Creates the topic unless it exists (partitions and replication factor: the broker's defaults when undefined). */
+  ensureTopic(topic: string, partitions?: number, replicationFactor?: number): Promise<void>;
   /** A consumer group's committed offset of a partition (undefined when it has none). */
   committedOffset(groupId: string, topic: string, partition: number): Promise<bigint | undefined>;
   close(): Promise<void>;

@@ -157,10 +157,10 @@ export class KafkajsClient implements KafkaClient {
     return producer;
   }
 
-  async ensureTopic(topic: string, partitions: number): Promise<void> {
+  async ensureTopic(topic: string, partitions?: number, replicationFactor?: number): Promise<void> {
     const admin = await this.connectedAdmin();
     try {
-      await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+      await admin.createTopics({ topics: [{ topic, numPartitions: partitions ?? -1, replicationFactor: replicationFactor ?? -1 }], waitForLeaders: true });
     } catch (err) {
       if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS') throw err;
     }

@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { BackgroundSession, type ServingStore, type StoreConnection } from '../../engine/store.ts';
 import type { KafkaClient, TransactionalProducer } from './client.ts';
-import { claimMessages, deleteClaim, maxMessageBytes, outboxBacklog, payloadBytes, setAsideOversized, settleClaims } from './outbox.ts';
+import { claimMessages, countDelivered, deleteClaim, maxMessageBytes, outboxBacklog, payloadBytes, recordSinkState, setAsideOversized, settleClaims } from './outbox.ts';
+import { SinkTopics } from './sink-topics.ts';
 
 /** Where each relay records, as a consumer group's committed offset, the last claim it produced. */
 export const progressTopic = 'sluice.sink.progress';
@@ -10,6 +11,8 @@ export const progressTopic = 'sluice.sink.progress';
 /** Messages per Kafka transaction. */
 const claimSize = 20_000;
 const idlePollMs = 100;
+/** While a relay keeps failing, a warning at most this often (the first failure always warns). */
+const warnEveryMs = 60_000;
 
 export interface RelayDependencies {
   store: ServingStore;
@@ -37,12 +40,15 @@ export class OutboxRelay {
   private wake: (() => void) | undefined;
   private readonly drainedWaiters = new Set<() => void>();
   private readonly id: string;
+  private readonly topics: SinkTopics;
+  private lastWarning = 0;
 
   constructor(
     readonly cluster: string,
     private readonly deps: RelayDependencies,
   ) {
     this.id = `sluice-${deps.instance}-${createHash('sha1').update(cluster).digest('hex').slice(0, 12)}`;
+    this.topics = new SinkTopics(cluster);
   }
 
   start(): void {
@@ -77,23 +83,42 @@ export class OutboxRelay {
     for (let attempt = 0; !this.stopped; attempt++) {
       try {
         await this.recover();
+        if (attempt === 0) await this.report('running');
         while (!this.stopped) {
           const moved = await this.relayOnce();
-          if (attempt > 0) this.deps.log.info({ cluster: this.label, backlog: this.backlog }, 'Kafka sink reached its cluster again');
+          if (attempt > 0) {
+            this.deps.log.info({ cluster: this.label, backlog: this.backlog }, 'Kafka sink reached its cluster again');
+            await this.report('running');
+          }
           // Only a transaction that went through ends the backoff (connecting alone proves little).
           attempt = 0;
           if (!moved) await this.idle(idlePollMs);
         }
       } catch (err) {
         if (this.stopped) return;
-        const log = attempt === 0 ? this.deps.log.warn.bind(this.deps.log) : this.deps.log.debug.bind(this.deps.log);
-        log({ err, cluster: this.label, backlog: this.backlog }, 'Kafka sink cannot produce; messages wait in the outbox');
+        this.warnRateLimited(err, attempt);
+        this.topics.forget();
         await this.producer?.close().catch(() => undefined);
         this.producer = undefined;
+        await this.report('retrying', err);
         await this.withStore((conn) => this.refreshBacklog(conn)).catch(() => undefined);
         await this.idle(Math.min(10_000, 250 * 2 ** attempt), false);
       }
     }
+  }
+
+  private warnRateLimited(err: unknown, attempt: number): void {
+    const now = Date.now();
+    const warn = attempt === 0 || now - this.lastWarning >= warnEveryMs;
+    if (warn) this.lastWarning = now;
+    const log = warn ? this.deps.log.warn.bind(this.deps.log) : this.deps.log.debug.bind(this.deps.log);
+    log({ err, cluster: this.label, backlog: this.backlog, attempt }, 'Kafka sink cannot produce; messages wait in the outbox');
+  }
+
+  /** Says in pipeline_kafka.sinks how the relay is doing. */
+  private async report(state: 'running' | 'retrying', err?: unknown): Promise<void> {
+    const message = err === undefined ? undefined : err instanceof Error ? err.message : String(err);
+    await this.withStore((conn) => recordSinkState(conn, this.cluster, state, message)).catch(() => undefined);
   }
 
   private get label(): string {
@@ -127,10 +152,16 @@ export class OutboxRelay {
       messages = messages.filter((m) => payloadBytes(m) <= maxMessageBytes);
       if (messages.length === 0) return true;
     }
+    const topics = messages.map((m) => m.topic);
+    if (!this.topics.allReady(topics)) {
+      const client = this.deps.client();
+      await this.withStore((conn) => this.topics.prepare(client, conn, topics));
+    }
     await (this.producer as TransactionalProducer).sendInTransaction(messages, { groupId: this.id, topic: progressTopic, offset: claim });
     this.lastClaim = claim;
     await this.withStore(async (conn) => {
       await deleteClaim(conn, this.cluster, claim);
+      await countDelivered(conn, this.cluster, messages.length);
       if (messages.length === claimSize) await this.refreshBacklog(conn);
       else this.backlog = Math.max(0, this.backlog - messages.length);
     });

@@ -45,23 +45,46 @@ END $$;
 CREATE OR REPLACE VIEW pipeline_kafka.outbox_backlog AS
   SELECT CASE WHEN cluster = '' THEN '(add_broker)' ELSE cluster END AS brokers, topic, count(*) AS pending
   FROM pipeline_kafka.outbox GROUP BY cluster, topic;
+-- What each cluster's relay last said of itself (state running or retrying, the last error), for pipeline_kafka.sinks.
+CREATE TABLE IF NOT EXISTS pipeline_kafka.sink_status (
+  cluster text PRIMARY KEY,
+  state text NOT NULL,
+  last_error text,
+  last_error_at timestamptz,
+  delivered bigint NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
 CREATE OR REPLACE VIEW pipeline_kafka.sinks AS
-  SELECT c.oid::regclass::text AS relation, 'stream'::text AS kind,
-         coalesce(o.brokers, '(add_broker)') AS brokers, o.topic, coalesce(o.format, 'json') AS format, o.key,
-         coalesce(o.delivery, 'exactly_once') AS delivery
-  FROM pg_foreign_table ft
-  JOIN pg_class c ON c.oid = ft.ftrelid
-  JOIN pg_foreign_server s ON s.oid = ft.ftserver AND s.srvname = 'kafka'
-  CROSS JOIN LATERAL (
-    SELECT max(option_value) FILTER (WHERE option_name = 'brokers') AS brokers,
-           max(option_value) FILTER (WHERE option_name = 'topic') AS topic,
-           max(option_value) FILTER (WHERE option_name = 'format') AS format,
-           max(option_value) FILTER (WHERE option_name = 'key') AS key,
-           max(option_value) FILTER (WHERE option_name = 'delivery') AS delivery
-    FROM pg_options_to_table(ft.ftoptions)) AS o
-  UNION ALL
-  SELECT v.schema || '.' || v.name, 'transform', coalesce(k ->> 'brokers', '(add_broker)'), k ->> 'topic', k ->> 'format', k ->> 'key', k ->> 'delivery'
-  FROM sluice.views v CROSS JOIN LATERAL jsonb_array_elements(coalesce(v.plan -> 'transform' -> 'kafka', '[]')) AS k;
+  SELECT d.relation, d.kind, d.brokers, d.topic, d.format, d.key, d.delivery, d.create_topic, d.partitions, d.replication_factor,
+         -- at_least_once sinks produce while the write runs: their errors go to the writer.
+         CASE WHEN d.delivery = 'exactly_once' THEN coalesce(st.state, 'starting') END AS state,
+         CASE WHEN d.delivery = 'exactly_once' THEN st.last_error END AS last_error,
+         CASE WHEN d.delivery = 'exactly_once' THEN st.last_error_at END AS last_error_at,
+         (SELECT count(*) FROM pipeline_kafka.outbox ob WHERE ob.cluster = d.cluster AND ob.topic = d.topic) AS pending
+  FROM (
+    SELECT c.oid::regclass::text AS relation, 'stream'::text AS kind,
+           coalesce(o.brokers, '(add_broker)') AS brokers, o.topic, coalesce(o.format, 'json') AS format, o.key,
+           coalesce(o.delivery, 'exactly_once') AS delivery, lower(o.create_topic) IN ('true', 'on') OR o.create_topic IS NULL AS create_topic,
+           o.partitions::int AS partitions, o.replication_factor::int AS replication_factor, coalesce(o.brokers, '') AS cluster
+    FROM pg_foreign_table ft
+    JOIN pg_class c ON c.oid = ft.ftrelid
+    JOIN pg_foreign_server s ON s.oid = ft.ftserver AND s.srvname = 'kafka'
+    CROSS JOIN LATERAL (
+      SELECT max(option_value) FILTER (WHERE option_name = 'brokers') AS brokers,
+             max(option_value) FILTER (WHERE option_name = 'topic') AS topic,
+             max(option_value) FILTER (WHERE option_name = 'format') AS format,
+             max(option_value) FILTER (WHERE option_name = 'key') AS key,
+             max(option_value) FILTER (WHERE option_name = 'delivery') AS delivery,
+             max(option_value) FILTER (WHERE option_name = 'create_topic') AS create_topic,
+             max(option_value) FILTER (WHERE option_name = 'partitions') AS partitions,
+             max(option_value) FILTER (WHERE option_name = 'replication_factor') AS replication_factor
+      FROM pg_options_to_table(ft.ftoptions)) AS o
+    UNION ALL
+    SELECT v.schema || '.' || v.name, 'transform', coalesce(k ->> 'brokers', '(add_broker)'), k ->> 'topic', k ->> 'format', k ->> 'key', k ->> 'delivery',
+           true, NULL::int, NULL::int, coalesce(k ->> 'brokers', '')
+    FROM sluice.views v CROSS JOIN LATERAL jsonb_array_elements(coalesce(v.plan -> 'transform' -> 'kafka', '[]')) AS k
+  ) AS d
+  LEFT JOIN pipeline_kafka.sink_status st ON st.cluster = d.cluster;
 `;
 
 export async function instanceId(conn: StoreConnection): Promise<string> {
@@ -161,4 +184,18 @@ export async function outboxClusters(conn: StoreConnection): Promise<string[]> {
 /** A bytea in PostgreSQL's text output (hex). */
 function bytes(text: string | null): Buffer | null {
   return text === null ? null : Buffer.from(text.slice(2), 'hex');
+}
+
+/** A relay's state for pipeline_kafka.sinks (best effort: a store it cannot reach cannot be told either). */
+export async function recordSinkState(conn: StoreConnection, cluster: string, state: 'running' | 'retrying', error?: string): Promise<void> {
+  await conn.query(
+    `INSERT INTO pipeline_kafka.sink_status (cluster, state, last_error, last_error_at) VALUES ($1, $2, $3, CASE WHEN $3::text IS NOT NULL THEN now() END)
+     ON CONFLICT (cluster) DO UPDATE SET state = EXCLUDED.state, updated_at = now(),
+       last_error = coalesce(EXCLUDED.last_error, sink_status.last_error), last_error_at = coalesce(EXCLUDED.last_error_at, sink_status.last_error_at)`,
+    [cluster, state, error ?? null],
+  );
+}
+
+export async function countDelivered(conn: StoreConnection, cluster: string, count: number): Promise<void> {
+  await conn.query('UPDATE pipeline_kafka.sink_status SET delivered = delivered + $2, updated_at = now() WHERE cluster = $1', [cluster, String(count)]);
 }

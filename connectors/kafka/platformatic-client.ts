@@ -84,8 +84,8 @@ export class PlatformaticClient implements KafkaClient {
     return this.producerClient().transactionalProducer(transactionalId);
   }
 
-  ensureTopic(topic: string, partitions: number): Promise<void> {
-    return this.producerClient().ensureTopic(topic, partitions);
+  ensureTopic(topic: string, partitions?: number, replicationFactor?: number): Promise<void> {
+    return this.producerClient().ensureTopic(topic, partitions, replicationFactor);
   }
 
   committedOffset(groupId: string, topic: string, partition: number): Promise<bigint | undefined> {

@@ -4,6 +4,7 @@ import type { ServingStore, StoreConnection } from '../../engine/store.ts';
 import type { KafkaClient } from './client.ts';
 import { addToOutbox, checkMessageSize, payloadBytes } from './outbox.ts';
 import { OutboxRelay } from './outbox-relay.ts';
+import { SinkTopics } from './sink-topics.ts';
 
 /** Outbox messages per cluster beyond which the sources feeding that cluster pause. */
 const defaultBacklogLimit = Number(process.env.SLUICE_KAFKA_SINK_BACKLOG ?? 200_000);
@@ -23,6 +24,8 @@ export interface SinkDependencies {
  */
 export class KafkaSinkWriter implements KafkaSinks {
   private readonly relays = new Map<string, OutboxRelay>();
+  /** Topics of at-least-once sinks, per cluster (exactly-once ones are the relays'). */
+  private readonly directTopics = new Map<string, SinkTopics>();
 
   constructor(
     private readonly deps: SinkDependencies,
@@ -45,9 +48,23 @@ export class KafkaSinkWriter implements KafkaSinks {
       value: value === null ? null : Buffer.from(value),
     }));
     checkMessageSize(target.topic, messages.reduce((largest, m) => Math.max(largest, payloadBytes(m)), 0));
-    const producer = await this.deps.clientFor(cluster).producer();
-    await producer.send(messages);
+    const client = this.deps.clientFor(cluster);
+    const topics = this.directTopicsOf(cluster);
+    if (!topics.allReady([target.topic])) await topics.prepare(client, conn, [target.topic]);
+    const producer = await client.producer();
+    try {
+      await producer.send(messages);
+    } catch (err) {
+      topics.forget();
+      throw err;
+    }
     return rows.length;
+  }
+
+  private directTopicsOf(cluster: string): SinkTopics {
+    let topics = this.directTopics.get(cluster);
+    if (!topics) this.directTopics.set(cluster, (topics = new SinkTopics(cluster)));
+    return topics;
   }
 
   /** Starts the relay of a cluster (it may have messages left from before a restart). */

@@ -188,6 +188,51 @@ describe('continuous transforms writing to Kafka', () => {
     expect(dead.rows).toEqual([{ offset: '1', error: expect.stringMatching(/^54000: a message for Kafka topic "sized\.(eo|alo)" would be \d+ bytes/) }]);
   });
 
+  it('creates a missing sink topic with the partitions asked for; with create_topic false the sink says why it waits, in pipeline_kafka.sinks', async () => {
+    await client.query(`CREATE FOREIGN TABLE new_topic_sink (n int) SERVER kafka OPTIONS (brokers '${province.brokers}', topic 'made.by.sluice', partitions '3', key 'n::text')`);
+    await client.query(`CREATE FOREIGN TABLE new_topic_alo (n int) SERVER kafka OPTIONS (brokers '${province.brokers}', topic 'made.alo', delivery 'at_least_once')`);
+    await client.query('CREATE FOREIGN TABLE feed_new (n int) SERVER pipelinedb');
+    await client.query("CREATE VIEW feed_new_t WITH (action=transform, outputfunc=pipeline_kafka.emit_tuple('made.by.transform')) AS SELECT n FROM feed_new");
+    await client.query('INSERT INTO new_topic_sink SELECT g FROM generate_series(1, 30) g');
+    await client.query('INSERT INTO new_topic_alo VALUES (1), (2)');
+    await client.query('INSERT INTO feed_new VALUES (7)');
+    await waitFor(
+      () => client.query("SELECT sum(pending)::int AS pending FROM pipeline_kafka.sinks WHERE topic IN ('made.by.sluice', 'made.by.transform')"),
+      (r) => r.rows[0].pending === 0,
+      30_000,
+      'the outbox to drain into the new topics',
+    );
+    const made = await consumeAll(province, 'made.by.sluice', 30);
+    expect(made.map((m) => Number(m.key)).sort((a, b) => a - b)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(new Set(made.map((m) => m.partition))).toEqual(new Set([0, 1, 2]));
+    expect((await consumeAll(province, 'made.alo', 2)).map((m) => JSON.parse(m.value as string).n)).toEqual([1, 2]);
+    expect((await consumeAll(province, 'made.by.transform', 1)).map((m) => JSON.parse(m.value as string).n)).toEqual([7]);
+
+    await expect(client.query(`CREATE FOREIGN TABLE bad_partitions (n int) SERVER kafka OPTIONS (topic 'x', partitions 'many')`)).rejects.toMatchObject({ code: '22023' });
+    // An at-least-once sink produces while the INSERT runs: the INSERT fails, saying why.
+    await client.query(`CREATE FOREIGN TABLE not_made_alo (n int) SERVER kafka OPTIONS (brokers '${city.brokers}', topic 'never.made.alo', create_topic 'false', delivery 'at_least_once')`);
+    await expect(client.query('INSERT INTO not_made_alo VALUES (1)')).rejects.toMatchObject({ code: '42704', message: expect.stringContaining('"never.made.alo" does not exist') });
+    await client.query(`CREATE FOREIGN TABLE not_made (n int) SERVER kafka OPTIONS (brokers '${city.brokers}', topic 'never.made', create_topic 'false')`);
+    await client.query('INSERT INTO not_made VALUES (1)');
+    const waiting = await waitFor(
+      () => client.query("SELECT state, last_error, pending::int FROM pipeline_kafka.sinks WHERE relation = 'not_made'"),
+      (r) => r.rows[0]?.state === 'retrying',
+      30_000,
+      'the sink to a missing topic to say it is retrying',
+    );
+    expect(waiting.rows[0]).toMatchObject({ pending: 1, last_error: expect.stringContaining('topic "never.made" does not exist') });
+    expect(waiting.rows[0].last_error).toContain('create_topic');
+    // Once the topic exists the message goes out, and the sink says it runs.
+    await createTopics(city, [{ topic: 'never.made', partitions: 1 }]);
+    expect((await consumeAll(city, 'never.made', 1)).map((m) => JSON.parse(m.value as string).n)).toEqual([1]);
+    await waitFor(
+      () => client.query("SELECT state, pending::int FROM pipeline_kafka.sinks WHERE relation = 'not_made'"),
+      (r) => r.rows[0]?.state === 'running' && r.rows[0]?.pending === 0,
+      30_000,
+      'the sink to report running again',
+    );
+  });
+
   it('publishes a view\'s changes as an upsert topic: keyed by group, the new row, a tombstone when the group expires', async () => {
     await createTopics(province, [{ topic: 'counts.changes', partitions: 3 }, { topic: 'minutes.changes', partitions: 1 }, { topic: 'counts.log', partitions: 1 }]);
     await client.query('CREATE FOREIGN TABLE clicks (url text, n int, ts timestamptz) SERVER pipelinedb');
