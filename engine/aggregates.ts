@@ -380,10 +380,16 @@ function firstValuesImpl(plan: AggregatePlan): AggregateImpl {
   const n = Number(plan.extraArgs?.[0] ?? 1);
   return {
     stateType: `${plan.arg?.type ?? 'text'}[]`,
-    partialSql: (arg, filter) => `(array_agg(${arg} ORDER BY ${arg}) FILTER (WHERE (${arg}) IS NOT NULL${filter ? ` AND (${filter})` : ''}))[1:${n}]`,
-    combineSql: (s, p) => `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ARRAY(SELECT e FROM unnest(${s} || ${p}) AS u(e) ORDER BY e LIMIT ${n}) END`,
+    // NOT IS NULL keeps a tuple with some NULL fields (first_values of several values), which IS NOT NULL would not.
+    partialSql: (arg, filter) => `(array_agg(${arg} ORDER BY ${arg}) FILTER (WHERE NOT ((${arg}) IS NULL)${filter ? ` AND (${filter})` : ''}))[1:${n}]`,
+    combineSql: (s, p) => `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ${smallestSql(`${s} || ${p}`, n)} END`,
     finalSql: (s) => s,
   };
+}
+
+/** The n smallest elements of an array, sorted; by subscript, since unnest would split an array of composites into columns. */
+export function smallestSql(array: string, n: string | number): string {
+  return `ARRAY(SELECT a[i] FROM (SELECT ${array} AS a) AS x CROSS JOIN generate_subscripts(x.a, 1) AS i ORDER BY 1 LIMIT ${n})`;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { jsonObjectMembersSql, jsonObjectSql } from './aggregates.ts';
+import { jsonObjectMembersSql, jsonObjectSql, smallestSql } from './aggregates.ts';
 import { quoteIdent } from './sql-text.ts';
 import { regressionAggregates, varianceAggregates, type AggregatePlan } from './view-plan.ts';
 
@@ -63,7 +63,7 @@ export function reaggregateSql(plan: AggregatePlan, stateType: string, state: st
       return `ARRAY[(array_agg((${state})[1] ${order}) ${rows})[1], (array_agg((${state})[2] ${order}) ${rows})[1]]`;
     }
     case 'first_values':
-      return `ARRAY(SELECT e FROM unnest(sluice.array_cat_agg(${state})) AS u(e) ORDER BY e LIMIT ${plan.extraArgs?.[0] ?? 1})`;
+      return smallestSql(`sluice.array_cat_agg(${state})`, plan.extraArgs?.[0] ?? 1);
     case 'rank':
     case 'percent_rank':
     case 'cume_dist':

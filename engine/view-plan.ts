@@ -189,6 +189,8 @@ export interface ViewPlan {
   transform?: TransformPlan;
   /** The user's CREATE VIEW statement, for the catalog. */
   definition: string;
+  /** Types made for the view (first_values of several values: its tuples), dropped with it. */
+  ownedTypes?: string[];
 }
 
 /** The kept row of a DISTINCT ON view: its values, and the sort keys deciding which row it is. */

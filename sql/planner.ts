@@ -2,6 +2,7 @@ import { aggregateImpl } from '../engine/aggregates.ts';
 import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../engine/sql-text.ts';
 import { rolledBack, type StoreConnection } from '../engine/store.ts';
+import { typeFirstValuesTuples } from './first-values.ts';
 import { planUserAggregate } from './user-aggregates.ts';
 import { compileExpression } from './expression-compiler.ts';
 import type { Stream } from '../engine/stream.ts';
@@ -75,6 +76,8 @@ export async function planContinuousView(
   const { stream, range, plain } = sourceStream(ctx, select);
   const alias = sourceAlias(range);
   if (plain) unqualifyColumns(select, stream, alias);
+  const probeFrom = plain ? `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}` : deparse(select.fromClause);
+  const ownedTypes = await typeFirstValuesTuples(ctx.conn, { schema: view.schema ?? ctx.defaultSchema, name: view.name }, [select.targetList, select.havingClause], probeFrom);
   // In a batch the stream is a CTE of the same name, which a schema-qualified reference would miss.
   const fromSql = plain ? undefined : deparse(transform(select.fromClause, (node, kind) => (kind === 'RangeVar' && node.RangeVar === range ? { RangeVar: { ...range, schemaname: undefined } } : undefined)));
 
@@ -95,7 +98,6 @@ export async function planContinuousView(
   const orderExprs = distinctOnTermsOf?.order.map((o) => o.expr) ?? [];
   if (!appendOnly && groupExprs.length === 0 && aggregateCalls.length === 0) throw notSupported('GROUP BY () without aggregates', 'Select an aggregate, e.g. count(*).');
 
-  const probeFrom = plain ? `${qualifiedName(stream.schema, stream.name)} AS ${quoteIdent(alias)}` : deparse(select.fromClause);
   const types = await typeQuery(ctx.conn, select, probeFrom, [...groupExprs, ...orderExprs], aggregateCalls);
   const entries: TargetEntry[] = targets.map((t, i) => ({ val: t.val as AstNode, ...types.outputs[i] }));
 
@@ -193,6 +195,7 @@ export async function planContinuousView(
     ...(compilable && select.whereClause ? { compiledWhere: compileExpression(select.whereClause, stream, 'bool') } : {}),
     groups,
     aggregates,
+    ...(ownedTypes.length ? { ownedTypes } : {}),
     ...(groupingSets ? { groupingSets } : {}),
     ...(distinctOn ? { distinctOn: distinctOn.plan } : {}),
     definition,
@@ -574,10 +577,10 @@ async function checkDistinctArguments(conn: StoreConnection, aggregates: Aggrega
   }
 }
 
-/** first_values(n, v): n, a constant positive integer; one value per row (PipelineDB's several values are not supported yet). */
+/** first_values(n, v): n, a constant positive integer (several values are one tuple by now: see typeFirstValuesTuples). */
 async function firstValuesCount(conn: StoreConnection, call: AstFields): Promise<string> {
   const args = (call.args as AstNode[] | undefined) ?? [];
-  if (args.length !== 2) throw notSupported('first_values(n, v, …) over more than one value', 'Keep one value: first_values(n, v).');
+  if (args.length !== 2) throw new SqlError(SqlState.undefinedFunction, 'first_values takes n and at least one value: first_values(n, v[, v2, …])');
   checkConstantArgument('first_values', args[0]);
   const n = (await conn.query(`SELECT (${deparse(args[0])})::int::text`)).rows[0][0];
   if (n === null || Number(n) < 1) throw new SqlError(SqlState.invalidParameterValue, 'first_values: n must be a positive integer');

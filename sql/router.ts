@@ -6,6 +6,7 @@ import { findStream, type StatementContext, type StatementResult } from './conte
 import { resultColumns, runFunctionCall, type FunctionRegistry } from './functions.ts';
 import { rewriteCombine } from './combine.ts';
 import { rewriteHashGroup } from './hash-group.ts';
+import { rewriteFirstValuesRows } from './first-values.ts';
 import { protectedDropError } from './catalog-guard.ts';
 import { createIndexOnView } from './view-index.ts';
 import type { ParsedStatement } from './parser.ts';
@@ -53,7 +54,7 @@ function outsideTransaction(ctx: StatementContext, what: string): void {
 }
 
 /** Words that can start a statement Sluice runs itself or must watch (DDL that changes streams). */
-const watchedWords = /\b(create|drop|alter|copy|comment|rename|extension|stream|continuous|import|security|pipeline_kafka|pipelinedb|sluice|combine|hash_group)\b/i;
+const watchedWords = /\b(create|drop|alter|copy|comment|rename|extension|stream|continuous|import|security|pipeline_kafka|pipelinedb|sluice|combine|hash_group|first_values)\b/i;
 const identifier = /[a-z_\u0080-\uffff][a-z0-9_$\u0080-\uffff]*/gi;
 
 /**
@@ -174,7 +175,8 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
       }
       const stream = readStream(ctx, statement.node);
       if (stream) return sluice(async () => { throw streamIsNotReadable(stream); });
-      const hashed = rewriteHashGroup(stmt);
+      const rows = rewriteFirstValuesRows(stmt);
+      const hashed = rewriteHashGroup(rows ?? stmt) ?? rows;
       const rewritten = rewriteCombine(ctx, hashed ?? stmt) ?? (hashed && deparse({ SelectStmt: hashed }));
       if (rewritten) return { kind: 'store', changesStreams: false, rewritten };
       break;

@@ -188,5 +188,6 @@ async function dropContinuousView(ctx: StatementContext, view: Reader, cascade: 
   await ctx.conn.exec(`DROP FUNCTION IF EXISTS ${qualifiedName(schema, windowFunctionName(name))}(timestamptz)`);
   await ctx.conn.exec(`DROP VIEW IF EXISTS ${qualifiedName(schema, name)}${cascade ? ' CASCADE' : ''}`);
   await ctx.conn.exec(`DROP TABLE IF EXISTS ${qualifiedName(schema, mrel)}${cascade ? ' CASCADE' : ''}`);
+  for (const type of view.plan.ownedTypes ?? []) await ctx.conn.exec(`DROP TYPE IF EXISTS ${type}${cascade ? ' CASCADE' : ''}`);
   await deleteViewPlan(ctx.conn, schema, name);
 }

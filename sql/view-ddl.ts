@@ -145,16 +145,18 @@ export async function createContinuousView(ctx: StatementContext, def: ViewDefin
     viewOfOutputStream: (stream: Stream) =>
       ctx.engine.allViews().find((v) => v.plan.schema === stream.schema && outputStreamName(v.plan.name) === stream.name)?.plan,
   };
-  const { plan, ddl } = options.transform
-    ? await planTransform(planner, { schema, name }, def.select, text, options.transform.outputFunction)
-    : await planContinuousView(planner, { schema, name }, def.select, text, options.window);
-  if (options.ttl !== undefined && options.ttlColumn !== undefined) plan.ttl = await ttlOf(ctx, plan, options.ttl, options.ttlColumn);
-  await inTransaction(ctx.conn, async () => {
+  // Planning runs in the view's transaction: it may create types the view needs (first_values of several values).
+  const plan = await inTransaction(ctx.conn, async () => {
+    const { plan, ddl } = options.transform
+      ? await planTransform(planner, { schema, name }, def.select, text, options.transform.outputFunction)
+      : await planContinuousView(planner, { schema, name }, def.select, text, options.window);
+    if (options.ttl !== undefined && options.ttlColumn !== undefined) plan.ttl = await ttlOf(ctx, plan, options.ttl, options.ttlColumn);
     for (const statement of ddl) await ctx.conn.exec(statement);
     if (!options.transform && !plan.appendOnly) {
       await ctx.conn.exec(`ALTER TABLE ${qualifiedName(plan.schema, plan.mrel)} SET (fillfactor = ${options.fillfactor ?? defaultFillfactor}, ${mrelAutovacuum})`);
     }
     await saveViewPlan(ctx.conn, plan);
+    return plan;
   });
   await ctx.reloadStreams();
   ctx.engine.addView(plan);

@@ -16,6 +16,8 @@ describe('persistence across restarts', () => {
     await client.query('CREATE STREAM clicks (url text, user_id int, latency_ms float8)');
     await client.query('CREATE VIEW per_url AS SELECT url, count(*), avg(latency_ms), max(latency_ms) FROM clicks GROUP BY url');
     await client.query('CREATE VIEW expr AS SELECT upper(url) AS u, sum(user_id * 2) FROM clicks WHERE latency_ms > 10 GROUP BY 1');
+    // first_values of several values keeps its tuples in a type made for the view.
+    await client.query('CREATE VIEW slowest AS SELECT url, first_values(2, -latency_ms, user_id) AS top FROM clicks GROUP BY url');
     await client.query("INSERT INTO clicks VALUES ('/a', 1, 12.5), ('/a', 2, 30), ('/b', 1, 7)");
     await sluice.stop();
 
@@ -35,6 +37,13 @@ describe('persistence across restarts', () => {
       { u: '/A', sum: '6' },
       { u: '/C', sum: '8' },
     ]);
+    expect((await client.query('SELECT url, top::text FROM slowest ORDER BY url')).rows).toEqual([
+      { url: '/a', top: '{"(-30,2)","(-12.5,1)"}' },
+      { url: '/b', top: '{"(-7,1)"}' },
+      { url: '/c', top: '{"(-100,4)"}' },
+    ]);
+    await client.query('DROP VIEW slowest');
+    expect((await client.query("SELECT count(*)::int AS n FROM pg_type WHERE typname LIKE 'slowest%'")).rows).toEqual([{ n: 0 }]);
     await expect(client.query('SELECT * FROM clicks')).rejects.toMatchObject({ code: '42809' });
     await sluice.stop({ removeData: true });
   });

@@ -68,6 +68,13 @@ SELECT rank(7, 47, '47') WITHIN GROUP (ORDER BY a, b, c),
   cume_dist(7, 47, NULL) WITHIN GROUP (ORDER BY a, b DESC, c) FROM scores_table;
 CREATE VIEW bad_rank AS SELECT rank(7, 47) WITHIN GROUP (ORDER BY a, b, c) FROM scores;
 
+-- first_values(n, v1, v2, …): the n smallest tuples, sorted field by field (NULLs last); in a view and over a table.
+CREATE VIEW first_scores AS SELECT a % 2 AS parity, first_values(3, c, a, b) AS firsts FROM scores GROUP BY parity;
+INSERT INTO scores VALUES (1, 5, 'a'), (2, 6, 'a'), (3, NULL, 'a'), (4, 1, NULL), (NULL, NULL, NULL), (0, 0, '0');
+SELECT * FROM first_scores ORDER BY parity;
+SELECT first_values(3, c, a, b) FROM scores_table WHERE a % 2 = 1;
+SELECT first_values(2, x, -x) FROM generate_series(1, 5) x;
+
 -- pipelinedb.hash_group: any number of values of any types (PostgreSQL's hash_record, so its own values).
 SELECT pipelinedb.hash_group(1, 'a'::text) = hash_group(1, 'a'::text) AS same,
        hash_group(1, 'a'::text) <> hash_group(2, 'a'::text) AS differs,
