@@ -12,12 +12,13 @@ import type { RoutingContext } from './router.ts';
  * across the rows read, from their transition states (so combining averages
  * or distinct counts of several groups is exact, unlike averaging the
  * averages). Each SELECT using combine() over `v` or `v_mrel`, at any depth
- * (a CTE, a sub-select, one side of a UNION), is rewritten to read `v_mrel`
- * and merge the states with SQL; null when the statement has no combine().
+ * of any statement (a CTE, a sub-select, one side of a UNION, an ordinary
+ * view's query), is rewritten to read `v_mrel` and merge the states with
+ * SQL; null when the statement has no combine().
  */
-export function rewriteCombine(ctx: RoutingContext, select: AstFields): string | null {
+export function rewriteCombine(ctx: RoutingContext, statement: AstNode): string | null {
   let uses = false;
-  walk(select, (node, kind) => {
+  walk(statement, (node, kind) => {
     if (kind === 'FuncCall' && isCombine(node.FuncCall as AstFields)) uses = true;
   });
   if (!uses) return null;
@@ -34,7 +35,7 @@ export function rewriteCombine(ctx: RoutingContext, select: AstFields): string |
       }
       return { SelectStmt: usesCombineAtLevel(inner) ? rewriteLevel(ctx, inner, placeholders) : inner };
     });
-  const rewritten = rewriteLevels({ SelectStmt: select });
+  const rewritten = rewriteLevels(statement);
   return deparse(rewritten).replace(/\bsluice_combine_(\d+)\b/g, (_, i: string) => placeholders[Number(i)]);
 }
 
@@ -71,6 +72,8 @@ function rewriteLevel(ctx: RoutingContext, select: AstFields, placeholders: stri
     const call = fieldsOf(fields.val, 'FuncCall');
     if (call && isCombine(call) && !fields.name) fields.name = 'combine';
   }
+  const windowed = windowCondition(view, range, placeholders);
+  if (windowed) select = { ...select, whereClause: select.whereClause ? { BoolExpr: { boolop: 'AND_EXPR', args: [select.whereClause, windowed] } } : windowed };
   return transform(select, (node, kind) => {
     if (kind === 'SelectStmt') return node;
     if (kind === 'RangeVar' && node.RangeVar === range) {
@@ -87,6 +90,19 @@ function rewriteLevel(ctx: RoutingContext, select: AstFields, placeholders: stri
     placeholders.push(`(${impls[index].finalSql(state)})`);
     return { ColumnRef: { fields: [{ String: { sval: `sluice_combine_${placeholders.length - 1}` } }] } };
   }) as AstFields;
+}
+
+/**
+ * A sliding-window view read by name holds only the buckets still in its
+ * window, as reading it does (its _mrel keeps expired ones until the reaper
+ * drops them); null for other views and for a read of the _mrel itself.
+ */
+function windowCondition(view: ContinuousView, range: AstFields, placeholders: string[]): AstNode | null {
+  const window = view.plan.window;
+  const bucket = view.plan.ttl?.column;
+  if (!window || !bucket || range.relname !== view.plan.name) return null;
+  placeholders.push(`(${quoteIdent(bucket)} + '${window.step}'::interval > sluice.now() - '${window.interval}'::interval)`);
+  return { ColumnRef: { fields: [{ String: { sval: `sluice_combine_${placeholders.length - 1}` } }] } };
 }
 
 function viewOf(ctx: RoutingContext, range: AstFields): ContinuousView | undefined {

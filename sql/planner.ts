@@ -173,7 +173,8 @@ export async function planContinuousView(
   const distinctOn = distinctOnTermsOf ? distinctOnPlan(distinctOnTermsOf, entries, types.groups.slice(groupExprs.length), unique) : undefined;
   const slidingWindow = window ? await windowOf(ctx.conn, window, stream) : undefined;
   if (slidingWindow) {
-    const bucket = unique('_sw_bucket');
+    // Named as in PipelineDB's _mrel, so `WHERE arrival_timestamp > clock_timestamp() - interval '…'` over it reads a shorter window.
+    const bucket = unique('arrival_timestamp');
     groups.push({
       column: bucket,
       sql: `date_bin('${slidingWindow.step}'::interval, ${quoteIdent(slidingWindow.column)}, timestamptz '2000-01-01 00:00:00+00')`,

@@ -114,6 +114,9 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
           return createContinuousView(c, def, statement.text);
         });
       }
+      // An ordinary view over a continuous view may combine() its states (e.g. another window over a sliding window's _mrel).
+      const rewritten = pipelineFunctionsRewrite(ctx, statement.node);
+      if (rewritten) return { kind: 'store', changesStreams: false, rewritten };
       break;
     }
     case 'DropStmt': {
@@ -175,14 +178,18 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
       }
       const stream = readStream(ctx, statement.node);
       if (stream) return sluice(async () => { throw streamIsNotReadable(stream); });
-      const rows = rewriteFirstValuesRows(stmt);
-      const hashed = rewriteHashGroup(rows ?? stmt) ?? rows;
-      const rewritten = rewriteCombine(ctx, hashed ?? stmt) ?? (hashed && deparse({ SelectStmt: hashed }));
+      const rewritten = pipelineFunctionsRewrite(ctx, statement.node);
       if (rewritten) return { kind: 'store', changesStreams: false, rewritten };
       break;
     }
     case 'ExplainStmt':
-    case 'DeclareCursorStmt':
+    case 'DeclareCursorStmt': {
+      const stream = readStream(ctx, statement.node);
+      if (stream) return sluice(async () => { throw streamIsNotReadable(stream); });
+      const rewritten = pipelineFunctionsRewrite(ctx, statement.node);
+      if (rewritten) return { kind: 'store', changesStreams: false, rewritten };
+      break;
+    }
     case 'UpdateStmt':
     case 'DeleteStmt': {
       const stream = readStream(ctx, statement.node);
@@ -191,6 +198,17 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
     }
   }
   return { kind: 'store', changesStreams: streamChangingStatements.has(kind) };
+}
+
+/**
+ * PipelineDB's functions that no store function can be: first_values of
+ * several values, hash_group of any values, combine(); the statement as the
+ * store should run it, or null when it uses none of them.
+ */
+function pipelineFunctionsRewrite(ctx: RoutingContext, node: AstNode): string | null {
+  const rows = rewriteFirstValuesRows(node) as AstNode | null;
+  const hashed = (rewriteHashGroup(rows ?? node) as AstNode | null) ?? rows;
+  return rewriteCombine(ctx, hashed ?? node) ?? (hashed && deparse(hashed));
 }
 
 function streamIsNotReadable(stream: Stream): SqlError {

@@ -118,14 +118,14 @@ describe('sliding windows', () => {
 
   it('reads the _mrel buckets, and the reaper removes the ones that left the window', async () => {
     // The _mrel shows the step buckets (the background reaper may already have dropped the oldest).
-    const buckets = await client.query('SELECT count(DISTINCT _sw_bucket)::int AS n FROM per_user_mrel');
+    const buckets = await client.query('SELECT count(DISTINCT arrival_timestamp)::int AS n FROM per_user_mrel');
     expect(buckets.rows[0].n).toBeGreaterThan(10);
     // combine() over the buckets of the _mrel merges their states, as in PipelineDB.
     const combined = await client.query('SELECT user_id, combine(count) AS n, combine(avg) AS mean FROM per_user_mrel GROUP BY user_id ORDER BY user_id');
     const direct = await client.query(`SELECT user_id, sum(count) AS n, round(sum(("avg")[2]) / sum(("avg")[1]), 16) AS mean FROM per_user_mrel GROUP BY user_id ORDER BY user_id`);
     expect(combined.rows).toEqual(direct.rows);
     await client.query("SELECT pipelinedb.ttl_expire('per_user')");
-    const after = await client.query("SELECT min(_sw_bucket) >= now() - interval '64 minutes' AS all_recent, min(_sw_bucket)::text AS oldest, now()::text AS now FROM per_user_mrel");
+    const after = await client.query("SELECT min(arrival_timestamp) >= now() - interval '64 minutes' AS all_recent, min(arrival_timestamp)::text AS oldest, now()::text AS now FROM per_user_mrel");
     expect(after.rows[0]).toMatchObject({ all_recent: true });
   });
 

@@ -50,6 +50,16 @@ SELECT * FROM (SELECT combine(count) FROM by_url_mrel WHERE url = '/c') q
 UNION ALL SELECT combine(count) FROM by_url;
 SELECT combine(url) FROM by_url;
 
+-- A sliding window's _mrel holds buckets by arrival_timestamp: an ordinary view over it combine()s a shorter window.
+-- combine() over the sliding-window view itself sees only the buckets still in its window.
+CREATE FOREIGN TABLE hits (url text, ts timestamptz) SERVER pipelinedb;
+CREATE VIEW hits_hour WITH (sw = '1 hour') AS SELECT url, count(*) FROM hits GROUP BY url;
+CREATE VIEW hits_by_ts WITH (sw = '1 hour', sw_column = 'ts') AS SELECT url, count(*) FROM hits GROUP BY url;
+INSERT INTO hits VALUES ('/a', now()), ('/a', now() - interval '2 hours'), ('/b', now() - interval '3 hours');
+CREATE VIEW hits_10_minutes AS SELECT url, combine(count) FROM hits_hour_mrel WHERE arrival_timestamp > clock_timestamp() - interval '10 minutes' GROUP BY url;
+SELECT * FROM hits_10_minutes ORDER BY url;
+SELECT combine(count) AS in_window FROM hits_by_ts;
+
 -- Hypothetical-set aggregates over several columns, each in its own order; equal to PostgreSQL's over a table.
 CREATE FOREIGN TABLE scores (a int, b int, c text) SERVER pipelinedb;
 CREATE TABLE scores_table (a int, b int, c text);
