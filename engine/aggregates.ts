@@ -1,6 +1,8 @@
 import { regressionAggregates, varianceAggregates, type AggregatePlan, type HypotheticalColumn, type UserAggregatePlan } from './view-plan.ts';
 import { sketchAggregate } from './sketch-aggregates.ts';
 import { SqlError, SqlState } from './errors.ts';
+import { jsonObjectMembersSql, jsonObjectSql, smallestSql } from './aggregate-sql.ts';
+import { reaggregateSql } from './reaggregate.ts';
 import { addNumeric, formatFloat, numericToString, parseNumeric, type Numeric, type Value } from './values/index.ts';
 
 /**
@@ -98,6 +100,8 @@ export function aggregateImpl(plan: AggregatePlan): AggregateImpl {
       return keyedImpl(plan);
     case 'first_values':
       return firstValuesImpl(plan);
+    case 'combine':
+      return deltaCombineImpl(plan);
     case 'percentile_cont':
     case 'percentile_disc':
       throw new SqlError(SqlState.featureNotSupported, `${plan.fn} is merged by the engine`);
@@ -201,16 +205,6 @@ function jsonObjectImpl(plan: AggregatePlan): AggregateImpl {
       `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ${jsonObjectSql(`${jsonObjectMembersSql(s)} || ', ' || ${jsonObjectMembersSql(p)}`)} END`,
     finalSql: (s) => s,
   };
-}
-
-/** A json_object_agg result from the text of its members (`"k" : v, …`). */
-export function jsonObjectSql(members: string): string {
-  return `('{ ' || ${members} || ' }')::json`;
-}
-
-/** The text of a json_object_agg result's members: the object without the `{ ` and ` }` around them. */
-export function jsonObjectMembersSql(object: string): string {
-  return `substr(left((${object})::text, -2), 3)`;
 }
 
 /** jsonb_object_agg keeps the last value of each key, and so does jsonb's `||`. */
@@ -371,6 +365,27 @@ function keyedImpl(plan: AggregatePlan): AggregateImpl {
 }
 
 /**
+ * combine((delta).col) over output_of('v'): the states of v's aggregate,
+ * merged within a batch as combine() merges them, then across batches and
+ * finished as v does (see sql/combine-delta.ts).
+ */
+function deltaCombineImpl(plan: AggregatePlan): AggregateImpl {
+  const upstream = plan.combines;
+  if (!upstream) throw new SqlError(SqlState.internalError, 'combine() has no aggregate to combine');
+  const impl = aggregateImpl(upstream);
+  return {
+    stateType: impl.stateType,
+    partialSql: (arg) => {
+      const merged = reaggregateSql(upstream, impl.stateType, arg, 'sluice_arrival_order');
+      if (!merged) throw new SqlError(SqlState.featureNotSupported, `combine((delta).${upstream.column}) of ${upstream.fn} is not supported`);
+      return merged;
+    },
+    combineSql: impl.combineSql,
+    finalSql: impl.finalSql,
+  };
+}
+
+/**
  * first_values(n, v): the n smallest non-NULL values, sorted as PostgreSQL
  * sorts them (duplicates kept), as an array of v's type; NULL over no values.
  */
@@ -385,11 +400,6 @@ function firstValuesImpl(plan: AggregatePlan): AggregateImpl {
     combineSql: (s, p) => `CASE WHEN ${s} IS NULL THEN ${p} WHEN ${p} IS NULL THEN ${s} ELSE ${smallestSql(`${s} || ${p}`, n)} END`,
     finalSql: (s) => s,
   };
-}
-
-/** The n smallest elements of an array, sorted; by subscript, since unnest would split an array of composites into columns. */
-export function smallestSql(array: string, n: string | number): string {
-  return `ARRAY(SELECT a[i] FROM (SELECT ${array} AS a) AS x CROSS JOIN generate_subscripts(x.a, 1) AS i ORDER BY 1 LIMIT ${n})`;
 }
 
 /**

@@ -28,7 +28,11 @@ export class ContinuousView {
   private readonly sketches: SketchMerger | undefined;
   private readonly engineEvaluated: boolean;
   private readonly mergeSql: string;
+  /** The rows mergeSql upserts (the groups' partial states): the output stream's delta. */
+  private readonly mergeSelect: string;
   private readonly storeEvaluatedSql: string;
+  /** The same for storeEvaluatedSql, when its rows are one per group (not DISTINCT ON or append-only). */
+  private storeEvaluatedSelect: string | undefined;
   /** CTEs the store-evaluated upsert reads (the batch bound to the stream's name), or ''. */
   private storeWith = '';
   /** How the engine computes each grouping key, argument and FILTER, and WHERE (when it evaluates the batch). */
@@ -63,7 +67,8 @@ export class ContinuousView {
       core.aggregates.every((a, i) => a.filter === undefined || this.filters[i] !== undefined) &&
       this.groupValues.every((v) => v !== undefined) &&
       core.aggregates.every((a, i) => (a.star || this.argValues[i] !== undefined) && this.aggregates[i].accumulator !== undefined);
-    this.mergeSql = this.buildMergeSql();
+    this.mergeSelect = this.buildMergeSelect();
+    this.mergeSql = `${this.insertHead} ${this.mergeSelect}${this.lockOrder} ${this.conflictClause}`;
     this.storeEvaluatedSql = this.buildStoreEvaluatedSql();
   }
 
@@ -103,7 +108,7 @@ export class ContinuousView {
    * changes are wanted — the upsert returning each changed group finalized
    * before and after (PostgreSQL 18's RETURNING old/new).
    */
-  private async upsert(conn: StoreConnection, withClause: string, body: string, params: string[], withChanges: boolean): Promise<Change[]> {
+  private async upsert(conn: StoreConnection, withClause: string, body: string, params: string[], withChanges: boolean, rows?: string): Promise<Change[]> {
     if (!withChanges) {
       await conn.query(`${withClause}${body}`, params);
       return [];
@@ -112,9 +117,28 @@ export class ContinuousView {
     const ctes = withClause ? `${withClause.trimEnd()}, ` : 'WITH ';
     // A new group has no old row: NULL, not a row of NULLs (`IS NULL` would also be true for the latter).
     const finalized = (row: string) => `CASE WHEN ${row} IS NOT DISTINCT FROM NULL THEN NULL ELSE ${finalize}(${row})::text END`;
+    if (this.plan.outputDelta && rows !== undefined) return this.upsertWithDelta(conn, ctes, rows, params, finalized);
     const sql = `${ctes}changed AS (${body} RETURNING old, new) SELECT ${finalized('old')}, ${finalized('new')} FROM changed`;
     const result = await conn.query(sql, params);
     return result.rows.filter(([before, after]) => before !== after).map(([before, after]) => ({ before, after }));
+  }
+
+  /**
+   * The upsert of `rows` (one per group), returning with each change the
+   * group's partial state from this batch as an `_mrel` row: the output
+   * stream's delta, which a view over output_of can combine().
+   */
+  private async upsertWithDelta(conn: StoreConnection, ctes: string, rows: string, params: string[], finalized: (row: string) => string): Promise<Change[]> {
+    const plan = this.core;
+    const columns = this.targetColumns.map(quoteIdent);
+    const mrel = qualifiedName(plan.schema, plan.mrel);
+    const sameGroup = plan.groups.length ? plan.groups.map((g) => `(changed.new).${quoteIdent(g.column)} IS NOT DISTINCT FROM p.${quoteIdent(g.column)}`).join(' AND ') : 'true';
+    const sql =
+      `${ctes}partial (${columns.join(', ')}) AS MATERIALIZED (${rows}), ` +
+      `changed AS (${this.insertHead} SELECT * FROM partial${this.lockOrder} ${this.conflictClause} RETURNING old, new) ` +
+      `SELECT ${finalized('changed.old')}, ${finalized('changed.new')}, jsonb_populate_record(NULL::${mrel}, to_jsonb(p))::text FROM changed LEFT JOIN partial p ON ${sameGroup}`;
+    const result = await conn.query(sql, params);
+    return result.rows.filter(([before, after]) => before !== after).map(([before, after, delta]) => ({ before, after, delta }));
   }
 
   private async applyInEngine(conn: StoreConnection, batch: RowBatch, withChanges: boolean): Promise<Change[]> {
@@ -127,7 +151,7 @@ export class ContinuousView {
       throw err;
     }
     if (params.length === 0) return [];
-    return this.upsert(conn, '', this.mergeSql, params, withChanges);
+    return this.upsert(conn, '', this.mergeSql, params, withChanges, this.mergeSelect);
   }
 
   /** The batch aggregated per group, as the merge's parameters (none when no row passed WHERE). */
@@ -239,11 +263,11 @@ export class ContinuousView {
   /** Writes folded partial states with one upsert; returns the changed groups when asked. */
   async flush(conn: StoreConnection, pending: PendingGroups, withChanges: boolean): Promise<Change[]> {
     if (pending.size === 0) return [];
-    return this.upsert(conn, '', this.mergeSql, this.groupParams(pending), withChanges);
+    return this.upsert(conn, '', this.mergeSql, this.groupParams(pending), withChanges, this.mergeSelect);
   }
 
   private async applyInStore(conn: StoreConnection, batch: RowBatch, withChanges: boolean): Promise<Change[]> {
-    return this.upsert(conn, this.storeWith, this.storeEvaluatedSql, batchParams(this.core, this.stream, batch), withChanges);
+    return this.upsert(conn, this.storeWith, this.storeEvaluatedSql, batchParams(this.core, this.stream, batch), withChanges, this.storeEvaluatedSelect);
   }
 
   /** A sliding-window view's rows at `at` (default: now, as reading the view sees it), keyed by group. */
@@ -293,13 +317,13 @@ export class ContinuousView {
    * per column, each element cast to the column's type (states may be arrays,
    * which a multi-dimensional array parameter could not carry).
    */
-  private buildMergeSql(): string {
+  private buildMergeSelect(): string {
     const plan = this.core;
     const types = [...plan.groups.map((g) => g.type), ...this.aggregates.map((a) => a.stateType)];
     const names = types.map((_, i) => `c${i + 1}`);
     const casts = types.map((t, i) => `u.${names[i]}::${t}`);
     const arrays = types.map((_, i) => `$${i + 1}::text[]`);
-    return `${this.insertHead} SELECT ${casts.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${names.join(', ')})${this.lockOrder} ${this.conflictClause}`;
+    return `SELECT ${casts.join(', ')} FROM unnest(${arrays.join(', ')}) AS u(${names.join(', ')})`;
   }
 
   /**
@@ -325,7 +349,8 @@ export class ContinuousView {
     const grouping = plan.groups.length
       ? ` GROUP BY ${plan.groups.map((_, i) => i + 1).join(', ')}`
       : ' HAVING count(*) > 0';
-    return `${this.insertHead} SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping}${this.lockOrder} ${this.conflictClause}`;
+    this.storeEvaluatedSelect = `SELECT ${[...keys, ...partials].join(', ')} FROM ${from}${where}${grouping}`;
+    return `${this.insertHead} ${this.storeEvaluatedSelect}${this.lockOrder} ${this.conflictClause}`;
   }
 }
 
@@ -336,6 +361,8 @@ export type PendingGroups = Map<unknown, { key: Value[]; states: unknown[] }>;
 export interface Change {
   before: string | null;
   after: string | null;
+  /** The group's partial state from this batch as an `_mrel` row (output streams with a delta column). */
+  delta?: string | null;
 }
 
 /** The differences between a window's rows at two instants (a group gone: new is NULL). */

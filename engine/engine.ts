@@ -379,12 +379,13 @@ function rowsToBatch(stream: Stream, names: string[], rows: (string | null)[][])
   return { length: rows.length, columns };
 }
 
-/** A view's changes as a batch of its output stream (columns old, new, arrival_timestamp). */
+/** A view's changes as a batch of its output stream (columns old, new, delta if it has one, arrival_timestamp). */
 function changeBatch(output: Stream, changes: Change[]): RowBatch {
   const arrival = new Date().toISOString();
   const columns = output.columns.map((c) => {
     if (c.name === 'old') return changes.map((ch) => ch.before);
     if (c.name === 'new') return changes.map((ch) => ch.after);
+    if (c.name === 'delta') return changes.map((ch) => ch.delta ?? null);
     if (c.name === 'arrival_timestamp') return changes.map(() => arrival);
     return changes.map(() => null);
   });

@@ -1,4 +1,4 @@
-import { jsonObjectMembersSql, jsonObjectSql, smallestSql } from './aggregates.ts';
+import { jsonObjectMembersSql, jsonObjectSql, smallestSql } from './aggregate-sql.ts';
 import { quoteIdent } from './sql-text.ts';
 import { regressionAggregates, varianceAggregates, type AggregatePlan } from './view-plan.ts';
 
@@ -13,6 +13,7 @@ import { regressionAggregates, varianceAggregates, type AggregatePlan } from './
  */
 export function reaggregateSql(plan: AggregatePlan, stateType: string, state: string, order: string): string | undefined {
   if (plan.sketch) return sketchReaggregateSql(plan, state, order);
+  if (plan.fn === 'combine') return plan.combines && reaggregateSql(plan.combines, stateType, state, order);
   if (plan.userDefined) return `${plan.userDefined.combineAggregate}(${state} ORDER BY ${order})`;
   const floatArgument = plan.arg?.typeName === 'float4' || plan.arg?.typeName === 'float8';
   if (regressionAggregates.has(plan.fn)) return `sluice.float8_regr_combine_agg(${state})`;

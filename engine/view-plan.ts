@@ -9,7 +9,7 @@ export type AggregateName =
   | 'count' | 'sum' | 'avg' | 'min' | 'max'
   | 'bool_and' | 'bool_or' | 'every' | 'bit_and' | 'bit_or'
   | 'string_agg' | 'array_agg' | 'json_agg' | 'jsonb_agg' | 'json_object_agg' | 'jsonb_object_agg'
-  | 'exact_count_distinct' | 'set_agg' | 'keyed_max' | 'keyed_min' | 'first_values'
+  | 'exact_count_distinct' | 'set_agg' | 'keyed_max' | 'keyed_min' | 'first_values' | 'combine'
   | 'var_samp' | 'var_pop' | 'variance' | 'stddev' | 'stddev_samp' | 'stddev_pop'
   | 'percentile_cont' | 'percentile_disc'
   | NamedSketchAggregate
@@ -103,6 +103,8 @@ export interface AggregatePlan {
    * after the first (`rank(v1, v2) WITHIN GROUP (ORDER BY x1, x2)`).
    */
   hypothetical?: HypotheticalColumn & { more?: (HypotheticalColumn & { sql: string })[] };
+  /** combine((delta).col) over an output stream: the upstream view's aggregate whose states it merges. */
+  combines?: AggregatePlan;
   /** A user-defined aggregate (one with a combine function); `fn` is then its name. */
   userDefined?: UserAggregatePlan;
   /** Per-row arguments after the first, as SQL over the stream (user-defined aggregates). */
@@ -189,6 +191,8 @@ export interface ViewPlan {
   transform?: TransformPlan;
   /** The user's CREATE VIEW statement, for the catalog. */
   definition: string;
+  /** Its output stream has a delta column (the `_mrel` row of each change's partial state). */
+  outputDelta?: boolean;
   /** Types made for the view (first_values of several values: its tuples), dropped with it. */
   ownedTypes?: string[];
 }

@@ -3,6 +3,7 @@ import { SqlError, SqlState } from '../engine/errors.ts';
 import { qualifiedName, quoteIdent, quoteLiteral } from '../engine/sql-text.ts';
 import { rolledBack, type StoreConnection } from '../engine/store.ts';
 import { typeFirstValuesTuples } from './first-values.ts';
+import { deltaAggregate, typedCombines } from './combine-delta.ts';
 import { planUserAggregate } from './user-aggregates.ts';
 import { compileExpression } from './expression-compiler.ts';
 import type { Stream } from '../engine/stream.ts';
@@ -44,7 +45,7 @@ const supportedAggregates = new Set<AggregateName>([
   ...regressionAggregates, 'regr_count',
   'percentile_cont', 'percentile_disc', 'rank', 'dense_rank', 'percent_rank', 'cume_dist', 'count', 'sum', 'avg', 'min', 'max', 'bool_and', 'bool_or', 'every', 'bit_and', 'bit_or',
   'string_agg', 'array_agg', 'json_agg', 'jsonb_agg', 'json_object_agg', 'jsonb_object_agg', 'exact_count_distinct', 'var_samp', 'var_pop', 'variance', 'stddev', 'stddev_samp', 'stddev_pop',
-  ...namedSketchAggregates, 'set_agg', 'keyed_max', 'keyed_min', 'first_values',
+  ...namedSketchAggregates, 'set_agg', 'keyed_max', 'keyed_min', 'first_values', 'combine',
 ]);
 
 /** Aggregates of pairs (Y, X) or (key, value), whose second argument is evaluated per row like the first. */
@@ -98,7 +99,9 @@ export async function planContinuousView(
   const orderExprs = distinctOnTermsOf?.order.map((o) => o.expr) ?? [];
   if (!appendOnly && groupExprs.length === 0 && aggregateCalls.length === 0) throw notSupported('GROUP BY () without aggregates', 'Select an aggregate, e.g. count(*).');
 
-  const types = await typeQuery(ctx.conn, select, probeFrom, [...groupExprs, ...orderExprs], aggregateCalls);
+  const upstream = ctx.viewOfOutputStream?.(stream);
+  // combine((delta).col) is typed as what it finishes to (no store function could take every state type).
+  const types = await typeQuery(ctx.conn, typedCombines(select, upstream), probeFrom, [...groupExprs, ...orderExprs], aggregateCalls);
   const entries: TargetEntry[] = targets.map((t, i) => ({ val: t.val as AstNode, ...types.outputs[i] }));
 
   const used = new Set<string>();
@@ -133,6 +136,7 @@ export async function planContinuousView(
     const userDefined = supportedAggregates.has(fn) ? undefined : await planUserAggregate(ctx.conn, deparse(call), probeFrom, types.arguments[i]);
     aggregates.push({
       fn,
+      ...(fn === 'combine' ? { combines: deltaAggregate(fields, upstream) } : {}),
       star,
       column,
       argSql: arg ? deparse(arg) : undefined,
@@ -267,7 +271,12 @@ export async function planContinuousView(
   }
   const viewName = qualifiedName(schema, view.name);
   // A view that can be finalized row by row also gets an output stream (output_of('v')): its changes.
-  const outputStreamTable = `CREATE FOREIGN TABLE ${qualifiedName(schema, outputStreamName(view.name))} ("old" ${viewName}, "new" ${viewName}, arrival_timestamp timestamptz) SERVER pipelinedb OPTIONS (output_of ${quoteLiteral(`${schema}.${view.name}`)})`;
+  // A grouped view's changes also carry their delta (the batch's partial states, an _mrel row), which views over it can combine().
+  const withDelta = !slidingWindow && !appendOnly && !distinctOn && !aggregates.some((a) => a.sketch);
+  if (withDelta) plan.outputDelta = true;
+  const outputStreamTable =
+    `CREATE FOREIGN TABLE ${qualifiedName(schema, outputStreamName(view.name))} ("old" ${viewName}, "new" ${viewName}, ${withDelta ? `delta ${mrel}, ` : ''}arrival_timestamp timestamptz) ` +
+    `SERVER pipelinedb OPTIONS (output_of ${quoteLiteral(`${schema}.${view.name}`)})`;
   let outputStream: string[] = [];
   if (slidingWindow && !aggregates.some((a) => a.sketch)) {
     // A window's rows at an instant, keyed by group: comparing two instants gives the changes.
@@ -602,7 +611,7 @@ export function collectAggregates(ctx: PlannerContext, exprs: AstNode[]): AstNod
     if (kind !== 'FuncCall') return;
     const call = node.FuncCall as AstFields;
     const name = functionName(call);
-    if (!ctx.isAggregate(name)) return;
+    if (!ctx.isAggregate(name) && name !== 'combine') return;
     if (call.agg_distinct && name !== 'count' && name !== 'array_agg') throw notSupported(`${name}(DISTINCT …)`);
     if (call.agg_within_group && !withinGroupAggregates.has(name)) throw notSupported(`${name}(…) WITHIN GROUP`);
     if (call.agg_order && !call.agg_within_group) throw notSupported('ORDER BY inside an aggregate');

@@ -50,6 +50,15 @@ SELECT * FROM (SELECT combine(count) FROM by_url_mrel WHERE url = '/c') q
 UNION ALL SELECT combine(count) FROM by_url;
 SELECT combine(url) FROM by_url;
 
+-- An output stream's delta is the change's partial state (an _mrel row): combine((delta).col) rolls a view up exactly.
+CREATE VIEW per_minute AS SELECT url, minute(ts) AS m, count(*), avg(user_id) AS avg_user FROM events GROUP BY url, m;
+CREATE VIEW per_hour AS SELECT (delta).url, hour((delta).m) AS h, combine((delta).count) AS count, combine((delta).avg_user) AS avg_user
+  FROM output_of('per_minute') GROUP BY (delta).url, h;
+INSERT INTO events VALUES (10, '1 second', '2026-12-04 10:01:00+00', '/d'), (20, '1 second', '2026-12-04 10:02:00+00', '/d'), (60, '1 second', '2026-12-04 11:00:00+00', '/d');
+INSERT INTO events VALUES (30, '1 second', '2026-12-04 10:01:30+00', '/d');
+SELECT url, h, count, avg_user FROM per_hour ORDER BY h;
+CREATE VIEW not_an_aggregate AS SELECT combine((delta).url) FROM output_of('per_minute');
+
 -- A sliding window's _mrel holds buckets by arrival_timestamp: an ordinary view over it combine()s a shorter window.
 -- combine() over the sliding-window view itself sees only the buckets still in its window.
 CREATE FOREIGN TABLE hits (url text, ts timestamptz) SERVER pipelinedb;
