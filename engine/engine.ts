@@ -11,6 +11,7 @@ import { messageColumns, messagesSql, streamSinkTarget, type KafkaSinks, type Ka
 import type { ViewPlan } from './view-plan.ts';
 import { batchParams, batchSource } from './batch-source.ts';
 import { ChangeFeed } from './change-feed.ts';
+import { PipelineStats } from './stats.ts';
 
 /**
  * The runtime: the streams, the continuous views reading them, and the
@@ -25,6 +26,8 @@ export class Engine {
   sinks: KafkaSinks | undefined;
   /** Committed changes of views, for SUBSCRIBE and LISTEN clients. */
   readonly changes = new ChangeFeed();
+  /** Rows, batches, times and errors per stream and view (pipelinedb.stream_stats, query_stats). */
+  readonly stats = new PipelineStats();
 
   stream(schema: string, name: string): Stream | undefined {
     return this.streams.get(streamKey(schema, name));
@@ -85,6 +88,7 @@ export class Engine {
   }
 
   removeView(schema: string, name: string): void {
+    this.stats.forget(schema, name);
     const view = this.views.get(streamKey(schema, name));
     if (view) this.changes.viewRemoved(view);
     this.views.delete(streamKey(schema, name));
@@ -113,19 +117,24 @@ export class Engine {
     } = {},
   ): Promise<number> {
     let rows = 0;
-    await inTransaction(conn, async () => {
-      // Views the engine aggregates keep the statement's partial states in memory and are written once.
-      const pending: FoldedViews = new Map();
-      for await (const batch of batches) {
-        if (!options.validated) await validateInStore(conn, stream, batch);
-        if (options.fromTopic || !streamSinkTarget(stream)) await this.deliverToReaders(conn, stream, batch, pending);
-        else await this.deliver(conn, stream, batch);
-        rows += batch.length;
-        if (pendingGroups(pending) > maxFoldedGroups) await this.flushFolded(conn, pending);
-      }
-      await this.flushFolded(conn, pending);
-      await options.afterDelivery?.();
-    });
+    try {
+      await inTransaction(conn, async () => {
+        // Views the engine aggregates keep the statement's partial states in memory and are written once.
+        const pending: FoldedViews = new Map();
+        for await (const batch of batches) {
+          if (!options.validated) await validateInStore(conn, stream, batch);
+          if (options.fromTopic || !streamSinkTarget(stream)) await this.deliverToReaders(conn, stream, batch, pending);
+          else await this.deliver(conn, stream, batch);
+          rows += batch.length;
+          if (pendingGroups(pending) > maxFoldedGroups) await this.flushFolded(conn, pending);
+        }
+        await this.flushFolded(conn, pending);
+        await options.afterDelivery?.();
+      });
+    } catch (err) {
+      this.stats.streamFailed(stream, err);
+      throw err;
+    }
     return rows;
   }
 
@@ -143,7 +152,15 @@ export class Engine {
 
   /** Runs a write to a view (asking for its changes when its output stream has readers) and sends them down. */
   private async writeView(conn: StoreConnection, view: ContinuousView, write: (withChanges: boolean) => Promise<Change[]>): Promise<void> {
-    const changes = await write(this.wantsChanges(view));
+    const started = performance.now();
+    let changes: Change[];
+    try {
+      changes = await write(this.wantsChanges(view));
+    } catch (err) {
+      this.stats.viewFailed(view.plan, 'view', err);
+      throw err;
+    }
+    this.stats.viewExecuted(view.plan, 'view', performance.now() - started);
     await this.emitChanges(conn, view, changes);
   }
 
@@ -206,6 +223,7 @@ export class Engine {
 
   private async writeToTopic(conn: StoreConnection, stream: Stream, target: KafkaSinkTarget, batch: RowBatch): Promise<void> {
     if (batch.length === 0) return;
+    this.stats.streamInput(stream, batch.length);
     const plan = { stream: { schema: stream.schema, name: stream.name, alias: stream.name }, columns: stream.columns.map((c) => c.name) } as ViewPlan;
     let sql = this.topicWrites.get(stream);
     if (!sql) {
@@ -225,16 +243,18 @@ export class Engine {
    * views to the views reading their output streams, and so on down the chain.
    */
   private async deliverToReaders(conn: StoreConnection, stream: Stream, batch: RowBatch, pending?: FoldedViews): Promise<void> {
+    if (batch.length > 0) this.stats.streamInput(stream, batch.length);
     for (const reader of this.readersOf(stream)) {
       if (reader instanceof ContinuousTransform) {
         const output = this.stream(reader.plan.schema, outputStreamName(reader.plan.name));
         const wanted = output !== undefined && this.readersOf(output).length > 0;
-        await this.applyTransform(conn, reader, batch, wanted ? output : undefined);
+        await this.timedTransform(reader, batch, () => this.applyTransform(conn, reader, batch, wanted ? output : undefined));
         continue;
       }
+      if (reader.active) this.stats.viewInput(reader.plan, 'view', batch.length);
       if (pending && reader.foldsInMemory) {
         const groups = pending.get(reader) ?? new Map();
-        if (reader.fold(batch, groups)) {
+        if (this.foldCounted(reader, batch, groups)) {
           pending.set(reader, groups);
           continue;
         }
@@ -244,6 +264,29 @@ export class Engine {
       }
       await this.writeView(conn, reader, (withChanges) => reader.apply(conn, batch, withChanges));
     }
+  }
+
+  /** ContinuousView.fold, with an error (a failing expression the engine evaluates) counted against the view. */
+  private foldCounted(view: ContinuousView, batch: RowBatch, groups: PendingGroups): boolean {
+    try {
+      return view.fold(batch, groups);
+    } catch (err) {
+      this.stats.viewFailed(view.plan, 'view', err);
+      throw err;
+    }
+  }
+
+  private async timedTransform(transform: ContinuousTransform, batch: RowBatch, work: () => Promise<void>): Promise<void> {
+    if (!transform.active || batch.length === 0) return work();
+    this.stats.viewInput(transform.plan, 'transform', batch.length);
+    const started = performance.now();
+    try {
+      await work();
+    } catch (err) {
+      this.stats.viewFailed(transform.plan, 'transform', err);
+      throw err;
+    }
+    this.stats.viewExecuted(transform.plan, 'transform', performance.now() - started);
   }
 
   /**

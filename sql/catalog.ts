@@ -5,6 +5,7 @@ import { reaggregateFunctionsSql } from '../engine/reaggregate.ts';
 import { storeAggregatesSql } from '../engine/aggregates.ts';
 import { sketchFunctionsSql } from '../engine/sketch-functions.ts';
 import { catalogGuardSql } from './catalog-guard.ts';
+import { statsCatalogSql } from './stats-views.ts';
 
 /**
  * The catalog lives in the serving store, so a restart recovers everything.
@@ -141,7 +142,7 @@ CREATE OR REPLACE FUNCTION public.second(ts timestamptz) RETURNS timestamptz LAN
 export async function bootstrapCatalog(conn: StoreConnection): Promise<string[]> {
   const hasPublic = (await conn.query("SELECT to_regnamespace('public') IS NOT NULL")).rows[0][0] === 't';
   const repairPublic = hasPublic ? '' : 'CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC;';
-  await conn.exec(`BEGIN; ${repairPublic} ${bootstrapSql} ${publicFunctionsSql} ${catalogGuardSql} ${reaggregateFunctionsSql} ${storeAggregatesSql} ${sketchFunctionsSql} COMMIT;`);
+  await conn.exec(`BEGIN; ${repairPublic} ${bootstrapSql} ${publicFunctionsSql} ${catalogGuardSql} ${statsCatalogSql} ${reaggregateFunctionsSql} ${storeAggregatesSql} ${sketchFunctionsSql} COMMIT;`);
   return hasPublic ? [] : ["schema public had been dropped: Sluice made it again (owned by pg_database_owner, USAGE for everyone), since PipelineDB's functions (date_round, hll_cardinality, …) live there"];
 }
 

@@ -13,6 +13,7 @@ import type { KafkaSources } from '../engine/sources.ts';
 import { FunctionRegistry } from './functions.ts';
 import { registerKafkaFunctions } from './kafka-functions.ts';
 import { registerPipelinedbFunctions } from './pipelinedb-functions.ts';
+import { StatsWriter } from './stats-views.ts';
 
 /**
  * Sluice's SQL side as one object: the engine, the serving store, and what
@@ -26,6 +27,7 @@ export class SluiceService {
   kafka: KafkaSources | undefined;
 
   private reaper: TtlReaper | undefined;
+  private statsWriter: StatsWriter | undefined;
 
   private constructor(
     readonly store: ServingStore,
@@ -50,6 +52,8 @@ export class SluiceService {
     });
     service.reaper = new TtlReaper(store, service.engine, service.clock, options.log, { intervalMs: options.ttlIntervalMs ?? 1000, batchSize: 10_000 });
     service.reaper.start();
+    service.statsWriter = new StatsWriter(store, service.engine.stats, options.log);
+    await service.statsWriter.start();
     return service;
   }
 
@@ -112,6 +116,7 @@ export class SluiceService {
 
   async close(): Promise<void> {
     await this.reaper?.stop();
+    await this.statsWriter?.stop();
     await this.store.close();
   }
 }
