@@ -71,6 +71,32 @@ export function transform(root: unknown, replace: (node: AstNode, kind: string) 
   return out;
 }
 
+/**
+ * Replaces every function call `matches` picks, at any depth, with what
+ * `replace` makes of it (its arguments already rewritten); an unnamed
+ * select-list column that was such a call keeps the call's name, as
+ * PostgreSQL would have named it. Null when nothing matches.
+ */
+export function rewriteCalls<T>(root: T, matches: (call: AstFields) => boolean, replace: (call: AstFields) => AstNode): T | null {
+  let uses = false;
+  walk(root, (node, kind) => {
+    if (kind === 'FuncCall' && matches(node.FuncCall as AstFields)) uses = true;
+  });
+  if (!uses) return null;
+  walk(root, (node, kind) => {
+    const target = kind === 'ResTarget' ? (node.ResTarget as AstFields) : undefined;
+    const call = target && !target.name ? fieldsOf(target.val, 'FuncCall') : undefined;
+    if (target && call && matches(call)) target.name = functionName(call);
+  });
+  const rewrite = (node: unknown): unknown =>
+    transform(node, (child, kind) => {
+      if (kind !== 'FuncCall' || !matches(child.FuncCall as AstFields)) return undefined;
+      const call = child.FuncCall as AstFields;
+      return replace({ ...call, args: rewrite(call.args) });
+    });
+  return rewrite(root) as T;
+}
+
 /** Structural equality ignoring source locations. */
 export function sameExpression(a: unknown, b: unknown): boolean {
   return fingerprint(a) === fingerprint(b);

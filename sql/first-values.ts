@@ -1,7 +1,7 @@
 import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
 import { rolledBack, type StoreConnection } from '../engine/store.ts';
 import type { AstFields, AstNode } from './ast.ts';
-import { deparse, fieldsOf, functionName, transform, walk } from './ast.ts';
+import { deparse, functionName, rewriteCalls, walk } from './ast.ts';
 
 /**
  * PipelineDB's `first_values(n, v1, v2, …)`: the n smallest tuples (v1, v2,
@@ -24,22 +24,10 @@ function rowOf(values: AstNode[]): AstNode {
 }
 
 /** A query over tables: each first_values(n, v1, v2, …) reads rows; null when there is none. */
-export function rewriteFirstValuesRows(select: AstFields): AstFields | null {
-  let uses = false;
-  walk(select, (node, kind) => {
-    if (kind === 'FuncCall' && isTupleCall(node.FuncCall as AstFields)) uses = true;
-  });
-  if (!uses) return null;
-  walk(select, (node, kind) => {
-    const target = kind === 'ResTarget' ? (node.ResTarget as AstFields) : undefined;
-    const call = target && !target.name ? fieldsOf(target.val, 'FuncCall') : undefined;
-    if (target && call && isTupleCall(call)) target.name = 'first_values';
-  });
-  return transform(select, (node, kind) => {
-    if (kind !== 'FuncCall' || !isTupleCall(node.FuncCall as AstFields)) return undefined;
-    const call = node.FuncCall as AstFields;
+export function rewriteFirstValuesRows<T>(statement: T): T | null {
+  return rewriteCalls(statement, isTupleCall, (call) => {
     const [n, ...values] = call.args as AstNode[];
-    const row = () => rowOf(values.map((v) => (rewriteFirstValuesRows({ v })?.v as AstNode | undefined) ?? v));
+    const row = () => rowOf(values);
     // A tuple of NULLs only is skipped, as first_values(n, v) skips a NULL v.
     const notAllNull: AstNode = { BoolExpr: { boolop: 'NOT_EXPR', args: [{ NullTest: { arg: row(), nulltesttype: 'IS_NULL' } }] } };
     const filter = call.agg_filter ? { BoolExpr: { boolop: 'AND_EXPR', args: [call.agg_filter, notAllNull] } } : notAllNull;
@@ -53,7 +41,7 @@ export function rewriteFirstValuesRows(select: AstFields): AstFields | null {
       },
     };
     return { A_Indirection: { arg: aggregate, indirection: [{ A_Indices: { is_slice: true, lidx: { A_Const: { ival: { ival: 1 } } }, uidx: n } }] } };
-  }) as AstFields;
+  });
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { AstFields, AstNode } from './ast.ts';
-import { fieldsOf, functionName, stringValue, transform, walk } from './ast.ts';
+import { functionName, rewriteCalls, stringValue } from './ast.ts';
 
 /**
  * `pipelinedb.hash_group(a, b, …)`, PipelineDB's hash of a group's values
@@ -9,30 +9,14 @@ import { fieldsOf, functionName, stringValue, transform, walk } from './ast.ts';
  * PipelineDB's (which no one can rely on across versions either). Null when
  * the statement calls no hash_group.
  */
-export function rewriteHashGroup(select: AstFields): AstFields | null {
-  let uses = false;
-  walk(select, (node, kind) => {
-    if (kind === 'FuncCall' && isHashGroup(node.FuncCall as AstFields)) uses = true;
-  });
-  if (!uses) return null;
-  // The column keeps the name PostgreSQL would give the call.
-  walk(select, (node, kind) => {
-    const target = kind === 'ResTarget' ? (node.ResTarget as AstFields) : undefined;
-    const call = target && !target.name ? fieldsOf(target.val, 'FuncCall') : undefined;
-    if (target && call && isHashGroup(call)) target.name = 'hash_group';
-  });
-  return transform(select, (node, kind) => {
-    if (kind !== 'FuncCall' || !isHashGroup(node.FuncCall as AstFields)) return undefined;
-    const call = node.FuncCall as AstFields;
-    const args = ((call.args as AstNode[] | undefined) ?? []).map((arg) => rewriteHashGroup({ arg })?.arg ?? arg);
-    return {
-      FuncCall: {
-        funcname: [{ String: { sval: 'pg_catalog' } }, { String: { sval: 'hash_record' } }],
-        args: [{ RowExpr: { args, row_format: 'COERCE_EXPLICIT_CALL' } }],
-        funcformat: 'COERCE_EXPLICIT_CALL',
-      },
-    };
-  }) as AstFields;
+export function rewriteHashGroup<T>(statement: T): T | null {
+  return rewriteCalls(statement, isHashGroup, (call) => ({
+    FuncCall: {
+      funcname: [{ String: { sval: 'pg_catalog' } }, { String: { sval: 'hash_record' } }],
+      args: [{ RowExpr: { args: (call.args as AstNode[] | undefined) ?? [], row_format: 'COERCE_EXPLICIT_CALL' } }],
+      funcformat: 'COERCE_EXPLICIT_CALL',
+    },
+  }));
 }
 
 function isHashGroup(call: AstFields): boolean {

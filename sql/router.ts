@@ -206,8 +206,8 @@ function route(ctx: RoutingContext, statement: ParsedStatement): Route {
  * store should run it, or null when it uses none of them.
  */
 function pipelineFunctionsRewrite(ctx: RoutingContext, node: AstNode): string | null {
-  const rows = rewriteFirstValuesRows(node) as AstNode | null;
-  const hashed = (rewriteHashGroup(rows ?? node) as AstNode | null) ?? rows;
+  const rows = rewriteFirstValuesRows(node);
+  const hashed = rewriteHashGroup(rows ?? node) ?? rows;
   return rewriteCombine(ctx, hashed ?? node) ?? (hashed && deparse(hashed));
 }
 
