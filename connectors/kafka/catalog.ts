@@ -58,6 +58,10 @@ CREATE TABLE IF NOT EXISTS pipeline_kafka.dead_letters (
   error text NOT NULL,
   failed_at timestamptz NOT NULL DEFAULT now()
 );
+-- What each running consumer last said of itself (the state of a stopped one is 'stopped').
+ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS state text;
+ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS last_error text;
+ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS last_error_at timestamptz;
 CREATE OR REPLACE VIEW pipeline_kafka.consumer_lag AS
   SELECT c.id AS consumer_id, c.topic, c.relation AS stream, w.partition,
          o."offset", w.high AS high_watermark,
@@ -65,7 +69,22 @@ CREATE OR REPLACE VIEW pipeline_kafka.consumer_lag AS
   FROM pipeline_kafka.consumers c
   JOIN pipeline_kafka.watermarks w ON w.consumer_id = c.id
   LEFT JOIN pipeline_kafka.offsets o ON o.consumer_id = c.id AND o.partition = w.partition;
+-- One row per consumer: is it running, what went wrong last, how much it applied and how far behind it is.
+CREATE OR REPLACE VIEW pipeline_kafka.sources AS
+  SELECT c.id AS consumer_id, c.topic, c.relation AS stream,
+         CASE WHEN NOT c.active THEN 'stopped' ELSE coalesce(c.state, 'starting') END AS state,
+         c.last_error, c.last_error_at, c.messages, c.dead_letters,
+         (SELECT sum(l.lag) FROM pipeline_kafka.consumer_lag l WHERE l.consumer_id = c.id)::bigint AS lag
+  FROM pipeline_kafka.consumers c;
 `;
+
+/** A consumer's state for pipeline_kafka.sources (an error, when there is one, is kept with its time). */
+export async function recordConsumerState(conn: StoreConnection, id: number, state: string, error?: string): Promise<void> {
+  await conn.query(
+    `UPDATE pipeline_kafka.consumers SET state = $2, last_error = coalesce($3, last_error), last_error_at = CASE WHEN $3::text IS NULL THEN last_error_at ELSE now() END WHERE id = $1`,
+    [String(id), state, error ?? null],
+  );
+}
 
 export async function bootstrapKafkaCatalog(conn: StoreConnection): Promise<void> {
   await conn.exec(`BEGIN; ${bootstrapSql} ${outboxCatalogSql} COMMIT;`);

@@ -5,7 +5,7 @@ import { SqlError } from '../../engine/errors.ts';
 import { BackgroundSession, inTransaction, type ServingStore, type StoreSession } from '../../engine/store.ts';
 import type { Stream } from '../../engine/stream.ts';
 import type { Value } from '../../engine/values/index.ts';
-import { appliedOffset, clearOffsets, loadOffsets, recordProgress, type ConsumerRecord, type DeadLetter } from './catalog.ts';
+import { appliedOffset, clearOffsets, loadOffsets, recordConsumerState, recordProgress, type ConsumerRecord, type DeadLetter } from './catalog.ts';
 import type { ConsumerHandle, KafkaClient } from './client.ts';
 import { GroupCommit } from './group-commit.ts';
 import { MessageDecoder, type KafkaMessage } from './message-decoder.ts';
@@ -126,6 +126,9 @@ export class KafkaSource {
     const context = { consumer: this.record.id, topic: this.record.topic };
     if (state === 'retrying') this.deps.log.warn({ ...context, err }, 'Kafka consumer lost its broker; retrying');
     else this.deps.log.info(context, `Kafka consumer ${state}`);
+    const message = err === undefined ? undefined : err instanceof Error ? err.message : String(err);
+    // Best effort: a store that cannot be reached cannot be told either.
+    void this.withStore((session) => recordConsumerState(session.conn, this.record.id, state, message)).catch(() => undefined);
   }
 
   /** The client gave up (broker gone): restart with backoff until it runs again. */

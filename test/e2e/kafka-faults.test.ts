@@ -105,12 +105,22 @@ describe('exactly once across crashes and broker outages', () => {
     await sluice.stop();
     await sluice.start();
     expect((await sluice.query('SELECT 1 AS up')).rows).toEqual([{ up: 1 }]);
+    // The source says it waits for its broker, and why.
+    const waiting = await waitFor(
+      () => sluice.query("SELECT state, last_error, last_error_at IS NOT NULL AS dated FROM pipeline_kafka.sources WHERE topic = 'outage'"),
+      (r) => r.rows[0]?.state === 'retrying',
+      60_000,
+      'the source to report retrying while its broker is down',
+    );
+    expect(waiting.rows[0]).toMatchObject({ dated: true, last_error: expect.any(String) });
     await kafka.restart();
     const second = 2000;
     for (let i = first; i < first + second; i += 500) await producer.send({ topic: 'outage', messages: Array.from({ length: 500 }, (_, j) => message(i + j)) });
     await waitFor(() => totals(sluice), (t) => t.n >= first + second, 90_000, 'messages produced while Sluice was reconnecting');
     await sleep(1000);
     expect(await totals(sluice)).toEqual({ n: first + second, qty: expectedQty(first + second) });
+    const running = await sluice.query("SELECT state, lag::int, messages::int FROM pipeline_kafka.sources WHERE topic = 'outage'");
+    expect(running.rows).toEqual([{ state: 'running', lag: 0, messages: expect.any(Number) }]);
     await sluice.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }, 240_000);
