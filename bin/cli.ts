@@ -7,6 +7,7 @@ import { KafkaConnector, createKafkaClient } from '../connectors/kafka/index.ts'
 import { SluiceService } from '../sql/index.ts';
 import { WireServer } from '../sql/wire/server.ts';
 import { selfSignedTls, serverTlsContext } from '../sql/wire/tls.ts';
+import { OpsServer } from '../sql/http/ops-server.ts';
 
 const usage = `Usage: sluice [options]
 
@@ -19,6 +20,7 @@ const usage = `Usage: sluice [options]
   --tls-cert FILE     PEM certificate: clients asking for TLS (sslmode=require…) get it (SLUICE_TLS_CERT)
   --tls-key FILE      its PEM private key (SLUICE_TLS_KEY)
   --tls-generate      use a self-signed certificate for localhost, made once in DIR/tls
+  --http-port N       port of /metrics (Prometheus), /healthz and /readyz; 'off' for none (SLUICE_HTTP_PORT, default 5491)
   --log-level LEVEL   fatal|error|warn|info|debug (SLUICE_LOG_LEVEL, default info)
   -h, --help          show this help`;
 
@@ -33,6 +35,7 @@ const { values } = parseArgs({
     'tls-key': { type: 'string' },
     'tls-generate': { type: 'boolean' },
     'log-level': { type: 'string' },
+    'http-port': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
@@ -50,6 +53,12 @@ const postgresUrl = values['postgres-url'] ?? env.SLUICE_POSTGRES_URL;
 const storeKind = values.store ?? env.SLUICE_STORE ?? 'managed';
 const log = pino({ level: values['log-level'] ?? env.SLUICE_LOG_LEVEL ?? 'info', base: undefined });
 
+const httpPortOption = values['http-port'] ?? env.SLUICE_HTTP_PORT ?? '5491';
+const httpPort = httpPortOption === 'off' ? undefined : Number(httpPortOption);
+if (httpPort !== undefined && (!Number.isInteger(httpPort) || httpPort < 0 || httpPort > 65535)) {
+  console.error(`sluice: invalid --http-port "${httpPortOption}": a port number or off\n\n${usage}`);
+  process.exit(2);
+}
 if (!Number.isInteger(port) || port < 0 || port > 65535) {
   console.error(`sluice: invalid port "${values.port ?? env.SLUICE_PORT}"\n\n${usage}`);
   process.exit(2);
@@ -94,8 +103,14 @@ const tls = await startOrExplain(async () => {
 const server = new WireServer(service, log, tls?.context);
 const address = await server.listen(port, host);
 await service.listeningAt(address.host, address.port);
+const ops = httpPort === undefined ? undefined : new OpsServer(store, service.engine.stats, log);
+const opsAddress = await ops?.listen(httpPort as number, host).catch((err: Error) => {
+  // The pipeline runs without it: say so, and how to move it.
+  log.warn({ err, port: httpPort }, 'cannot serve /metrics, /healthz and /readyz on this port (--http-port N, or off)');
+  return undefined;
+});
 log.info(
-  { host: address.host, port: address.port, store: store.description, tls: tls?.files.cert ?? false, streams: service.engine.allStreams().length, views: service.engine.allViews().length },
+  { host: address.host, port: address.port, httpPort: opsAddress?.port, store: store.description, tls: tls?.files.cert ?? false, streams: service.engine.allStreams().length, views: service.engine.allViews().length },
   `Sluice listening on ${address.host}:${address.port} — connect with: psql -h ${address.host} -p ${address.port} -U sluice sluice`,
 );
 
@@ -105,6 +120,7 @@ async function stop(signal: string): Promise<void> {
   stopping = true;
   log.info({ signal }, 'Sluice stopping');
   await server.close();
+  await ops?.close();
   await kafka.stop();
   await service.close();
   process.exit(0);

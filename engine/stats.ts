@@ -92,6 +92,11 @@ export class PipelineStats {
     return { streams: [...this.streams.values()], views: [...this.views.values()] };
   }
 
+  /** Everything counted, now. */
+  snapshot(): { streams: StreamStats[]; views: ViewStats[] } {
+    return { streams: [...this.streams.values()], views: [...this.views.values()] };
+  }
+
   /** Forgets a dropped stream or view. */
   forget(schema: string, name: string): void {
     this.streams.delete(`${schema}.${name}`);

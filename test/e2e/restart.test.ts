@@ -52,18 +52,20 @@ describe('persistence across restarts', () => {
 describe('the sluice command', () => {
   it('logs where it listens, serves psql clients, and stops cleanly on SIGTERM', async () => {
     const dataDir = tempDataDir();
-    const child = spawn(process.execPath, [path.join(root, 'bin/sluice.mjs'), '--port', '0', '--data-dir', dataDir], { cwd: root });
+    const child = spawn(process.execPath, [path.join(root, 'bin/sluice.mjs'), '--port', '0', '--data-dir', dataDir, '--http-port', '0'], { cwd: root });
     let output = '';
-    const listening = new Promise<number>((resolve, reject) => {
+    const listening = new Promise<{ port: number; httpPort: number }>((resolve, reject) => {
       child.stdout.setEncoding('utf8').on('data', (d: string) => {
         output += d;
-        const match = /"port":(\d+)/.exec(output);
-        if (match) resolve(Number(match[1]));
+        const match = /"port":(\d+),"httpPort":(\d+)/.exec(output);
+        if (match) resolve({ port: Number(match[1]), httpPort: Number(match[2]) });
       });
       child.on('exit', (code) => reject(new Error(`sluice exited with ${code}: ${output}`)));
     });
-    const port = await listening;
+    const { port, httpPort } = await listening;
     expect(output).toContain('connect with: psql -h 127.0.0.1 -p');
+    const health = await fetch(`http://127.0.0.1:${httpPort}/healthz`);
+    expect([health.status, await health.text()]).toEqual([200, 'ok\n']);
     const client = new pg.Client({ host: '127.0.0.1', port, user: 'sluice', database: 'sluice' });
     await client.connect();
     expect((await client.query('SELECT 40 + 2 AS answer')).rows).toEqual([{ answer: 42 }]);

@@ -21,7 +21,7 @@ export class SluiceProcess {
 
   async start(): Promise<void> {
     await seedDataDir(this.dataDir);
-    const child = spawn(process.execPath, [path.join(root, 'bin/sluice.mjs'), '--port', String(this.port), '--data-dir', this.dataDir], {
+    const child = spawn(process.execPath, [path.join(root, 'bin/sluice.mjs'), '--port', String(this.port), '--data-dir', this.dataDir, '--http-port', '0'], {
       cwd: root,
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -9,6 +9,7 @@ import { KafkaConnector, createKafkaClient } from '../../connectors/kafka/index.
 import { SluiceService } from '../../sql/index.ts';
 import { WireServer } from '../../sql/wire/server.ts';
 import { serverTlsContext, type TlsFiles } from '../../sql/wire/tls.ts';
+import { OpsServer } from '../../sql/http/ops-server.ts';
 
 /** A Sluice server running in this process on a free port, with its own data directory. */
 export interface RunningSluice {
@@ -16,6 +17,8 @@ export interface RunningSluice {
   /** Empty when serving from an external PostgreSQL. */
   dataDir: string;
   url: string;
+  /** The port of /metrics, /healthz and /readyz, when started with `http`. */
+  httpPort?: number;
   /** A connected node-postgres client (closed by stop()). */
   client(): Promise<pg.Client>;
   /** Stops the server; the data directory stays unless `removeData`. */
@@ -35,6 +38,8 @@ export interface SluiceOptions {
   clock?: () => Date;
   /** Serve TLS with this certificate and key (PEM files). */
   tls?: TlsFiles;
+  /** Serve the operators' HTTP endpoints (on a free port). */
+  http?: boolean;
 }
 
 let loggers = 0;
@@ -64,12 +69,15 @@ export async function startSluice(options: SluiceOptions = {}): Promise<RunningS
   const server = new WireServer(service, log, options.tls ? serverTlsContext(options.tls) : undefined);
   const { port } = await server.listen(0, '127.0.0.1');
   await service.listeningAt('127.0.0.1', port);
+  const ops = options.http ? new OpsServer(store, service.engine.stats, log) : undefined;
+  const httpPort = ops ? (await ops.listen(0, '127.0.0.1')).port : undefined;
   const clients: pg.Client[] = [];
   const url = `postgres://sluice@127.0.0.1:${port}/sluice`;
   return {
     port,
     dataDir,
     url,
+    httpPort,
     async client() {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
@@ -79,6 +87,7 @@ export async function startSluice(options: SluiceOptions = {}): Promise<RunningS
     async stop(stopOptions = {}) {
       await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
       await server.close();
+      await ops?.close();
       await kafka.stop();
       await service.close();
       if (stopOptions.removeData && dataDir) rmSync(dataDir, { recursive: true, force: true });
