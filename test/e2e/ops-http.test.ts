@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSluice, type RunningSluice } from '../support/sluice.ts';
@@ -39,6 +41,14 @@ describe('/metrics, /healthz and /readyz', () => {
     expect(samples).toContain('sluice_view_executions{schema="public",name="per_url",type="view"} 1');
     expect(samples.some((l) => l.startsWith('sluice_process_resident_memory_bytes '))).toBe(true);
     expect((await get('/nope')).status).toBe(404);
+  });
+
+  it("ops/prometheus-alerts.yml alerts only on metrics Sluice serves", async () => {
+    const rules = readFileSync(path.resolve(import.meta.dirname, '../../ops/prometheus-alerts.yml'), 'utf8');
+    const served = new Set([...(await get('/metrics')).body.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]));
+    const used = new Set([...rules.matchAll(/\b(sluice_[a-z0-9_]+)/g)].map((m) => m[1]));
+    expect(used.size).toBeGreaterThan(5);
+    expect([...used].filter((name) => !served.has(name))).toEqual([]);
   });
 
   it('is healthy, and ready until a Kafka sink cannot deliver; readyz then says which and why', async () => {
