@@ -41,6 +41,8 @@ export interface KafkaSources {
   /** Stops consumers of a topic into a stream; with neither given, all consumers. */
   consumeEnd(conn: StoreConnection, topic?: string, stream?: { schema: string; name: string }, partitioned?: boolean): Promise<number>;
   topicWatermarks(conn: StoreConnection, topic: string, partition?: number): Promise<TopicWatermark[]>;
+  /** Limits the consumers of a topic into a stream to so many messages and bytes per second (null: no limit), at once and after restarts. */
+  setRateLimit(conn: StoreConnection, topic: string, stream: { schema: string; name: string }, limit: { messagesPerSecond: number | null; bytesPerSecond: number | null }): Promise<void>;
   /**
    * Streams declared on SERVER kafka are their topic: each one read by a view
    * gets a consumer, started or stopped as views come and go.

@@ -117,6 +117,20 @@ const kafkaFunctions: SluiceFunction[] = [
   },
   {
     schema: 'pipeline_kafka',
+    name: 'set_rate_limit',
+    parameters: [{ name: 'topic' }, { name: 'relation' }, { name: 'messages_per_second', default: null }, { name: 'bytes_per_second', default: null }],
+    resultType: textOid,
+    call: async (ctx, args) => {
+      const limit = (name: string) => (args[name] === null || args[name] === undefined ? null : positiveInteger(args, name));
+      await kafkaOf(ctx).setRateLimit(ctx.conn, required(args, 'topic'), streamArgument(ctx, required(args, 'relation')), {
+        messagesPerSecond: limit('messages_per_second'),
+        bytesPerSecond: limit('bytes_per_second'),
+      });
+      return 'success';
+    },
+  },
+  {
+    schema: 'pipeline_kafka',
     name: 'consume_begin_stream_partitioned',
     parameters: [{ name: 'topic' }, ...consumerParameters],
     resultType: textOid,

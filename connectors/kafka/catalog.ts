@@ -1,6 +1,7 @@
 import type { StoreConnection } from '../../engine/store.ts';
 import type { KafkaConsumerSpec, MessageFormat } from '../../engine/sources.ts';
 import { outboxCatalogSql } from './outbox.ts';
+import type { RateLimit } from './rate-limiter.ts';
 
 /**
  * pipeline_kafka's catalog, in the serving store as PipelineDB users know it:
@@ -62,6 +63,9 @@ CREATE TABLE IF NOT EXISTS pipeline_kafka.dead_letters (
 ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS state text;
 ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS last_error text;
 ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS last_error_at timestamptz;
+-- pipeline_kafka.set_rate_limit: NULL is no limit.
+ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS max_messages_per_second bigint;
+ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS max_bytes_per_second bigint;
 CREATE OR REPLACE VIEW pipeline_kafka.consumer_lag AS
   SELECT c.id AS consumer_id, c.topic, c.relation AS stream, w.partition,
          o."offset", w.high AS high_watermark,
@@ -74,7 +78,8 @@ CREATE OR REPLACE VIEW pipeline_kafka.sources AS
   SELECT c.id AS consumer_id, c.topic, c.relation AS stream,
          CASE WHEN NOT c.active THEN 'stopped' ELSE coalesce(c.state, 'starting') END AS state,
          c.last_error, c.last_error_at, c.messages, c.dead_letters,
-         (SELECT sum(l.lag) FROM pipeline_kafka.consumer_lag l WHERE l.consumer_id = c.id)::bigint AS lag
+         (SELECT sum(l.lag) FROM pipeline_kafka.consumer_lag l WHERE l.consumer_id = c.id)::bigint AS lag,
+         c.max_messages_per_second, c.max_bytes_per_second
   FROM pipeline_kafka.consumers c;
 `;
 
@@ -96,6 +101,7 @@ export interface ConsumerRecord extends KafkaConsumerSpec {
   declared: boolean;
   /** Set by a consume_begin that named a start_offset: forget the offsets applied so far. */
   resetOffsets: boolean;
+  rateLimit: RateLimit;
 }
 
 export function relationName(stream: { schema: string; name: string } | undefined): string {
@@ -108,10 +114,11 @@ function parseRelation(relation: string): { schema: string; name: string } | und
   return { schema: relation.slice(0, dot), name: relation.slice(dot + 1) };
 }
 
-const consumerColumns = 'id, topic, relation, stream_partitioned, group_id, format, delimiter, quote, escape, batchsize, maxbytes, parallelism, timeout, brokers, declared, start_offset';
+const consumerColumns =
+  'id, topic, relation, stream_partitioned, group_id, format, delimiter, quote, escape, batchsize, maxbytes, parallelism, timeout, brokers, declared, start_offset, max_messages_per_second, max_bytes_per_second';
 
 function toRecord(row: (string | null)[]): ConsumerRecord {
-  const [id, topic, relation, partitioned, groupId, format, delimiter, quote, escape, batchSize, maxBytes, parallelism, timeout, brokers, declared, startOffset] = row;
+  const [id, topic, relation, partitioned, groupId, format, delimiter, quote, escape, batchSize, maxBytes, parallelism, timeout, brokers, declared, startOffset, maxMessages, maxBytesPerSecond] = row;
   return {
     id: Number(id),
     topic: topic as string,
@@ -130,7 +137,17 @@ function toRecord(row: (string | null)[]): ConsumerRecord {
     brokers,
     declared: declared === 't',
     resetOffsets: false,
+    rateLimit: { messagesPerSecond: maxMessages === null || maxMessages === undefined ? null : Number(maxMessages), bytesPerSecond: maxBytesPerSecond === null || maxBytesPerSecond === undefined ? null : Number(maxBytesPerSecond) },
   };
+}
+
+/** pipeline_kafka.set_rate_limit: records the limit of the consumers of a topic into a stream; returns their ids. */
+export async function saveRateLimit(conn: StoreConnection, topic: string, stream: { schema: string; name: string }, limit: RateLimit): Promise<number[]> {
+  const result = await conn.query(
+    'UPDATE pipeline_kafka.consumers SET max_messages_per_second = $3, max_bytes_per_second = $4 WHERE topic = $1 AND relation = $2 RETURNING id',
+    [topic, relationName(stream), limit.messagesPerSecond === null ? null : String(limit.messagesPerSecond), limit.bytesPerSecond === null ? null : String(limit.bytesPerSecond)],
+  );
+  return result.rows.map(([id]) => Number(id));
 }
 
 export async function loadConsumers(conn: StoreConnection): Promise<ConsumerRecord[]> {

@@ -5,7 +5,8 @@ import type { Stream } from '../../engine/stream.ts';
 import { SqlError, SqlState } from '../../engine/errors.ts';
 import type { KafkaConsumerSpec, KafkaSources, TopicWatermark } from '../../engine/sources.ts';
 import { withStoreSession, type ServingStore, type StoreConnection } from '../../engine/store.ts';
-import { bootstrapKafkaCatalog, deactivateConsumer, loadConsumers, relationName, saveConsumer, type ConsumerRecord } from './catalog.ts';
+import { bootstrapKafkaCatalog, deactivateConsumer, loadConsumers, relationName, saveConsumer, saveRateLimit, type ConsumerRecord } from './catalog.ts';
+import type { RateLimit } from './rate-limiter.ts';
 import { TopicNotFoundError, type KafkaClient } from './client.ts';
 import { KafkaSource } from './kafka-source.ts';
 import { instanceId, outboxClusters } from './outbox.ts';
@@ -95,6 +96,12 @@ export class KafkaConnector implements KafkaSources {
       throw new SqlError(SqlState.undefinedObject, `there is no consumer of topic "${topic}"${stream ? ` into "${stream.name}"` : ''}`);
     }
     return stopped;
+  }
+
+  async setRateLimit(conn: StoreConnection, topic: string, stream: { schema: string; name: string }, limit: RateLimit): Promise<void> {
+    const ids = await saveRateLimit(conn, topic, stream, limit);
+    if (ids.length === 0) throw new SqlError(SqlState.undefinedObject, `there is no consumer of topic "${topic}" into "${stream.name}"`, { hint: 'Start one with pipeline_kafka.consume_begin.' });
+    for (const id of ids) this.sources.get(id)?.setRateLimit(limit);
   }
 
   async topicWatermarks(_conn: StoreConnection, topic: string, partition?: number): Promise<TopicWatermark[]> {

@@ -5,6 +5,7 @@ import { SqlError } from '../../engine/errors.ts';
 import { BackgroundSession, inTransaction, type ServingStore, type StoreSession } from '../../engine/store.ts';
 import type { Stream } from '../../engine/stream.ts';
 import type { Value } from '../../engine/values/index.ts';
+import { RateLimiter, type RateLimit } from './rate-limiter.ts';
 import { appliedOffset, clearOffsets, loadOffsets, recordConsumerState, recordProgress, type ConsumerRecord, type DeadLetter } from './catalog.ts';
 import type { ConsumerHandle, KafkaClient } from './client.ts';
 import { GroupCommit } from './group-commit.ts';
@@ -75,12 +76,22 @@ export class KafkaSource {
   private readonly decoders = new Map<string, MessageDecoder>();
   private stopped = false;
   private restarting: Promise<void> | undefined;
-  private state: 'starting' | 'running' | 'retrying' = 'starting';
+  private state: 'starting' | 'running' | 'retrying' | 'throttled' = 'starting';
+  private limiter: RateLimiter | undefined;
 
   constructor(
     readonly record: ConsumerRecord,
     private readonly deps: SourceDependencies,
-  ) {}
+  ) {
+    this.setRateLimit(record.rateLimit);
+  }
+
+  /** Takes effect with the next batch. */
+  setRateLimit(limit: RateLimit): void {
+    this.record.rateLimit = limit;
+    this.limiter = limit.messagesPerSecond || limit.bytesPerSecond ? new RateLimiter(limit) : undefined;
+    if (!this.limiter && this.state === 'throttled') this.setState('running');
+  }
 
   get id(): number {
     return this.record.id;
@@ -120,7 +131,7 @@ export class KafkaSource {
     return start;
   }
 
-  private setState(state: 'starting' | 'running' | 'retrying', err?: unknown): void {
+  private setState(state: 'starting' | 'running' | 'retrying' | 'throttled', err?: unknown): void {
     if (state === this.state) return;
     this.state = state;
     const context = { consumer: this.record.id, topic: this.record.topic };
@@ -184,6 +195,8 @@ export class KafkaSource {
     const from = this.next.get(partition) ?? 0n;
     const fresh = messages.filter((m) => m.offset >= from);
     if (fresh.length === 0) return;
+    if (this.limiter) return this.throttled(partition, fresh, high);
+    if (this.state === 'throttled') this.setState('running');
     // All chunks are handed over at once, so they land in the same group and
     // hence the same transaction: a later chunk can never be applied without
     // the earlier ones (which would skip them for good, as offsets only grow).
@@ -193,6 +206,35 @@ export class KafkaSource {
     }
     await Promise.all(chunks);
     this.next.set(partition, fresh[fresh.length - 1].offset + 1n);
+    this.commitToKafkaLater(partition);
+  }
+
+  /**
+   * A rate-limited source applies a batch a step (at most a second's worth)
+   * at a time, each after its wait, in order: a later step is applied only
+   * once the earlier ones are.
+   */
+  private async throttled(partition: number, fresh: KafkaMessage[], high: bigint): Promise<void> {
+    for (let i = 0; i < fresh.length && !this.stopped; ) {
+      // The limit may change (or go) while a batch waits: each step reads it again.
+      const limiter = this.limiter;
+      const step = fresh.slice(i, limiter ? i + limiter.stepMessages : fresh.length);
+      i += step.length;
+      const wait = limiter?.take(step.length, step.reduce((n, m) => n + (m.value?.length ?? 0) + (m.key?.length ?? 0), 0)) ?? 0;
+      if (wait > 0) {
+        if (this.state === 'running') this.setState('throttled');
+        await this.pause(wait);
+        if (this.stopped) return;
+      } else if (this.state === 'throttled') {
+        this.setState('running');
+      }
+      const chunks: Promise<void>[] = [];
+      for (let j = 0; j < step.length; j += this.record.batchSize) {
+        chunks.push(this.commitGroup.submit({ partition, messages: step.slice(j, j + this.record.batchSize), high }));
+      }
+      await Promise.all(chunks);
+      this.next.set(partition, step[step.length - 1].offset + 1n);
+    }
     this.commitToKafkaLater(partition);
   }
 

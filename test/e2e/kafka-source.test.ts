@@ -188,6 +188,41 @@ describe('pipeline_kafka consumers', () => {
     expect(await viewRows(client, 'resume_v')).toEqual(await oracle(client, 'resume_oracle', [...first, ...second]));
   });
 
+  it('keeps to a rate limit set at runtime (messages per second), says it is throttled, and catches up once the limit is lifted', async () => {
+    await createTopic('limited', 2);
+    await client.query('CREATE FOREIGN TABLE limited_s (city text, amount numeric, qty int) SERVER pipelinedb');
+    await client.query('CREATE VIEW limited_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty FROM limited_s GROUP BY city');
+    await client.query(`SELECT pipeline_kafka.consume_begin('limited', 'limited_s', format := 'json', start_offset := -2)`);
+    await expect(client.query(`SELECT pipeline_kafka.set_rate_limit('limited', 'limited_s', messages_per_second := 0)`)).rejects.toMatchObject({ code: '22023' });
+    await expect(client.query(`SELECT pipeline_kafka.set_rate_limit('nothing', 'limited_s', 10)`)).rejects.toMatchObject({ code: '42704' });
+    expect((await client.query(`SELECT pipeline_kafka.set_rate_limit('limited', 'limited_s', messages_per_second := 100)`)).rows).toEqual([{ set_rate_limit: 'success' }]);
+    const rows = orders(1500, 9);
+    const started = Date.now();
+    await producer.send({ topic: 'limited', messages: rows.map((o) => ({ value: JSON.stringify(o) })) });
+    const throttled = await waitFor(
+      () => client.query("SELECT state, max_messages_per_second::int AS limit FROM pipeline_kafka.sources WHERE topic = 'limited'"),
+      (r) => r.rows[0]?.state === 'throttled',
+      30_000,
+      'the source to say it is throttled',
+    );
+    expect(throttled.rows).toEqual([{ state: 'throttled', limit: 100 }]);
+    await new Promise((r) => setTimeout(r, 2000));
+    // At 100 a second, with a second's burst: far from all of them.
+    const seconds = (Date.now() - started) / 1000;
+    const applied = await total(client, 'limited_v');
+    expect(applied).toBeGreaterThan(0);
+    expect(applied).toBeLessThanOrEqual(100 * (seconds + 1) + 100);
+    await client.query(`SELECT pipeline_kafka.set_rate_limit('limited', 'limited_s')`);
+    await waitFor(() => total(client, 'limited_v'), (n) => n >= rows.length, 60_000, 'all messages once the limit is lifted');
+    expect(await viewRows(client, 'limited_v')).toEqual(await oracle(client, 'limited_oracle', rows));
+    await waitFor(
+      () => client.query("SELECT state, max_messages_per_second FROM pipeline_kafka.sources WHERE topic = 'limited'"),
+      (r) => r.rows[0]?.state === 'running' && r.rows[0]?.max_messages_per_second === null,
+      10_000,
+      'the source to run unthrottled',
+    );
+  });
+
   it('routes stream-partitioned messages by their key', async () => {
     await createTopic('routed', 1);
     await client.query('CREATE FOREIGN TABLE left_s (city text, amount numeric, qty int) SERVER pipelinedb');
