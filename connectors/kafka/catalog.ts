@@ -1,6 +1,7 @@
 import type { StoreConnection } from '../../engine/store.ts';
 import type { KafkaConsumerSpec, MessageFormat } from '../../engine/sources.ts';
 import { outboxCatalogSql } from './outbox.ts';
+import { alertsCatalogSql } from './alerts.ts';
 import type { RateLimit } from './rate-limiter.ts';
 
 /**
@@ -92,7 +93,7 @@ export async function recordConsumerState(conn: StoreConnection, id: number, sta
 }
 
 export async function bootstrapKafkaCatalog(conn: StoreConnection): Promise<void> {
-  await conn.exec(`BEGIN; ${bootstrapSql} ${outboxCatalogSql} COMMIT;`);
+  await conn.exec(`BEGIN; ${bootstrapSql} ${outboxCatalogSql} ${alertsCatalogSql} COMMIT;`);
 }
 
 export interface ConsumerRecord extends KafkaConsumerSpec {
@@ -139,6 +140,15 @@ function toRecord(row: (string | null)[]): ConsumerRecord {
     resetOffsets: false,
     rateLimit: { messagesPerSecond: maxMessages === null || maxMessages === undefined ? null : Number(maxMessages), bytesPerSecond: maxBytesPerSecond === null || maxBytesPerSecond === undefined ? null : Number(maxBytesPerSecond) },
   };
+}
+
+/** A partition's high watermark as last fetched, for consumer_lag. */
+export async function recordWatermark(conn: StoreConnection, id: number, partition: number, high: bigint): Promise<void> {
+  await conn.query(
+    `INSERT INTO pipeline_kafka.watermarks (consumer_id, partition, high) VALUES ($1, $2, $3)
+     ON CONFLICT (consumer_id, partition) DO UPDATE SET high = EXCLUDED.high, updated_at = now()`,
+    [String(id), String(partition), String(high)],
+  );
 }
 
 /** pipeline_kafka.set_rate_limit: records the limit of the consumers of a topic into a stream; returns their ids. */

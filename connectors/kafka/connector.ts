@@ -11,6 +11,7 @@ import { TopicNotFoundError, type KafkaClient } from './client.ts';
 import { KafkaSource } from './kafka-source.ts';
 import { instanceId, outboxClusters } from './outbox.ts';
 import { KafkaSinkWriter } from './sink-writer.ts';
+import { AlertWatcher } from './alerts.ts';
 
 export type KafkaClientFactory = (brokers: string[]) => KafkaClient;
 
@@ -24,6 +25,7 @@ export class KafkaConnector implements KafkaSources {
   private readonly clients = new Map<string, KafkaClient>();
   private brokers: string[] = [];
   private sinks: KafkaSinkWriter | undefined;
+  private alerts: AlertWatcher | undefined;
   private readonly groupSuffix = randomBytes(6).toString('hex');
 
   constructor(
@@ -45,6 +47,8 @@ export class KafkaConnector implements KafkaSources {
     for (const cluster of pending) this.sinks.relay(cluster);
     for (const record of consumers) this.launch(record);
     if (consumers.length) this.log.info({ consumers: consumers.length }, 'Kafka consumers restarted');
+    this.alerts = new AlertWatcher(this.store, this.log);
+    this.alerts.start();
   }
 
   async addBroker(conn: StoreConnection, host: string): Promise<void> {
@@ -133,6 +137,7 @@ export class KafkaConnector implements KafkaSources {
   }
 
   async stop(): Promise<void> {
+    await this.alerts?.stop();
     await Promise.all([...this.sources.values()].map((s) => s.stop()));
     this.sources.clear();
     await this.sinks?.stop();

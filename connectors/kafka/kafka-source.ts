@@ -6,7 +6,7 @@ import { BackgroundSession, inTransaction, type ServingStore, type StoreSession 
 import type { Stream } from '../../engine/stream.ts';
 import type { Value } from '../../engine/values/index.ts';
 import { RateLimiter, type RateLimit } from './rate-limiter.ts';
-import { appliedOffset, clearOffsets, loadOffsets, recordConsumerState, recordProgress, type ConsumerRecord, type DeadLetter } from './catalog.ts';
+import { appliedOffset, clearOffsets, loadOffsets, recordConsumerState, recordProgress, recordWatermark, type ConsumerRecord, type DeadLetter } from './catalog.ts';
 import type { ConsumerHandle, KafkaClient } from './client.ts';
 import { GroupCommit } from './group-commit.ts';
 import { MessageDecoder, type KafkaMessage } from './message-decoder.ts';
@@ -86,11 +86,29 @@ export class KafkaSource {
     this.setRateLimit(record.rateLimit);
   }
 
-  /** Takes effect with the next batch. */
+  /** Takes effect at once: a batch waiting under the old limit goes on. */
   setRateLimit(limit: RateLimit): void {
     this.record.rateLimit = limit;
     this.limiter = limit.messagesPerSecond || limit.bytesPerSecond ? new RateLimiter(limit) : undefined;
     if (!this.limiter && this.state === 'throttled') this.setState('running');
+    for (const wake of this.throttleWaiters) wake();
+  }
+
+  private readonly throttleWaiters = new Set<() => void>();
+
+  /** Waits out a throttle, or less when the limit changes or the consumer stops. */
+  private throttleWait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.throttleWaiters.delete(done);
+        this.stopWaiters.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.throttleWaiters.add(done);
+      this.stopWaiters.add(done);
+    });
   }
 
   get id(): number {
@@ -215,6 +233,8 @@ export class KafkaSource {
    * once the earlier ones are.
    */
   private async throttled(partition: number, fresh: KafkaMessage[], high: bigint): Promise<void> {
+    // The lag shows what waits, before any of it is applied.
+    await this.withStore((session) => recordWatermark(session.conn, this.record.id, partition, high));
     for (let i = 0; i < fresh.length && !this.stopped; ) {
       // The limit may change (or go) while a batch waits: each step reads it again.
       const limiter = this.limiter;
@@ -223,7 +243,7 @@ export class KafkaSource {
       const wait = limiter?.take(step.length, step.reduce((n, m) => n + (m.value?.length ?? 0) + (m.key?.length ?? 0), 0)) ?? 0;
       if (wait > 0) {
         if (this.state === 'running') this.setState('throttled');
-        await this.pause(wait);
+        await this.throttleWait(wait);
         if (this.stopped) return;
       } else if (this.state === 'throttled') {
         this.setState('running');

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +13,9 @@ import { waitFor } from '../support/wait.ts';
  * kcat, and views compared with PostgreSQL's own GROUP BY over the same
  * messages (loaded into a plain table through the same server).
  */
+
+// Alerts are checked every 300 ms here (every 5 s by default).
+process.env.SLUICE_ALERT_INTERVAL_MS = '300';
 
 let kafka: KafkaBroker;
 let producer: Producer;
@@ -221,6 +225,73 @@ describe('pipeline_kafka consumers', () => {
       10_000,
       'the source to run unthrottled',
     );
+  });
+
+  it('fires a lag alert while a rate-limited source falls behind and clears it once it catches up: sluice.alerts, NOTIFY sluice_alerts, a webhook', async () => {
+    const posted: { state: string; condition: string }[] = [];
+    const hook = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d) => (body += d));
+      req.on('end', () => {
+        posted.push(JSON.parse(body));
+        res.end('ok');
+      });
+    });
+    await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+    const hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/alerts`;
+    const listener = await sluice.client();
+    const notified: { state: string; condition: string; value?: number }[] = [];
+    listener.on('notification', (n) => notified.push(JSON.parse(n.payload ?? '{}')));
+    await listener.query('LISTEN sluice_alerts');
+
+    await createTopic('alerted', 1);
+    await client.query('CREATE FOREIGN TABLE alerted_s (city text, amount numeric, qty int) SERVER pipelinedb');
+    await client.query('CREATE VIEW alerted_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty FROM alerted_s GROUP BY city');
+    await client.query(`SELECT pipeline_kafka.consume_begin('alerted', 'alerted_s', format := 'json', start_offset := -2)`);
+    await client.query(`SELECT pipeline_kafka.set_rate_limit('alerted', 'alerted_s', messages_per_second := 100)`);
+    await expect(client.query("SELECT sluice.set_alert('alerted', 'nope', max_lag_messages := 1)")).rejects.toMatchObject({ code: '42P01' });
+    expect((await client.query(`SELECT sluice.set_alert('alerted', 'alerted_s', max_lag_messages := 200, webhook := '${hookUrl}')`)).rows).toEqual([{ set_alert: 'success' }]);
+    const rows = orders(1200, 11);
+    await producer.send({ topic: 'alerted', messages: rows.map((o) => ({ value: JSON.stringify(o) })) });
+    const firing = await waitFor(
+      () => client.query("SELECT condition, value::int, threshold::int, since <= now() AS since FROM sluice.alerts WHERE topic = 'alerted'"),
+      (r) => r.rows.length === 1,
+      30_000,
+      'the lag alert to fire',
+    );
+    expect(firing.rows[0]).toMatchObject({ condition: 'lag', threshold: 200, since: true });
+    expect(firing.rows[0].value).toBeGreaterThan(200);
+    // The lag shrinks once the limit is lifted, and the alert ends.
+    await client.query(`SELECT pipeline_kafka.set_rate_limit('alerted', 'alerted_s')`);
+    await waitFor(() => total(client, 'alerted_v'), (n) => n >= rows.length, 60_000, 'the source to catch up');
+    await waitFor(() => client.query("SELECT count(*)::int AS n FROM sluice.alerts WHERE topic = 'alerted'"), (r) => r.rows[0].n === 0, 30_000, 'the alert to clear');
+    await waitFor(async () => posted.length, (n) => n >= 2, 10_000, 'the webhook to get both');
+    expect(notified.map((n) => [n.state, n.condition])).toEqual([['firing', 'lag'], ['resolved', 'lag']]);
+    expect(posted.map((n) => [n.state, n.condition])).toEqual([['firing', 'lag'], ['resolved', 'lag']]);
+    expect(notified[0].value).toBeGreaterThan(200);
+    expect((await client.query("SELECT sluice.set_alert('alerted', 'alerted_s')")).rows).toEqual([{ set_alert: 'removed' }]);
+    await new Promise<void>((resolve) => hook.close(() => resolve()));
+  });
+
+  it('fires a stalled alert when a source applies nothing for stalled_after while messages wait', async () => {
+    await createTopic('stalling', 1);
+    await client.query('CREATE FOREIGN TABLE stalling_s (city text, amount numeric, qty int) SERVER pipelinedb');
+    await client.query('CREATE VIEW stalling_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty FROM stalling_s GROUP BY city');
+    await client.query(`SELECT pipeline_kafka.consume_begin('stalling', 'stalling_s', format := 'json', start_offset := -2)`);
+    // One byte a second: the first message waits for minutes.
+    await client.query(`SELECT pipeline_kafka.set_rate_limit('stalling', 'stalling_s', bytes_per_second := 1)`);
+    await client.query("SELECT sluice.set_alert('stalling', 'stalling_s', stalled_after := '1 second')");
+    await producer.send({ topic: 'stalling', messages: orders(5, 12).map((o) => ({ value: JSON.stringify(o) })) });
+    const stalled = await waitFor(
+      () => client.query("SELECT condition, value >= threshold AS long_enough FROM sluice.alerts WHERE topic = 'stalling'"),
+      (r) => r.rows.length === 1,
+      30_000,
+      'the stalled alert',
+    );
+    expect(stalled.rows).toEqual([{ condition: 'stalled', long_enough: true }]);
+    await client.query(`SELECT pipeline_kafka.set_rate_limit('stalling', 'stalling_s')`);
+    await waitFor(() => client.query("SELECT count(*)::int AS n FROM sluice.alerts WHERE topic = 'stalling'"), (r) => r.rows[0].n === 0, 30_000, 'the stalled alert to clear');
+    expect(await total(client, 'stalling_v')).toBe(5);
   });
 
   it('routes stream-partitioned messages by their key', async () => {
