@@ -215,16 +215,23 @@ export class KafkaSource {
     if (fresh.length === 0) return;
     if (this.limiter) return this.throttled(partition, fresh, high);
     if (this.state === 'throttled') this.setState('running');
-    // All chunks are handed over at once, so they land in the same group and
-    // hence the same transaction: a later chunk can never be applied without
-    // the earlier ones (which would skip them for good, as offsets only grow).
+    await this.applyTogether(partition, fresh, high);
+    this.commitToKafkaLater(partition);
+  }
+
+  /**
+   * Applies messages of a partition in chunks of batchsize, all handed over
+   * at once, so they land in the same group and hence the same transaction:
+   * a later chunk can never be applied without the earlier ones (which would
+   * skip them for good, as offsets only grow).
+   */
+  private async applyTogether(partition: number, messages: KafkaMessage[], high: bigint): Promise<void> {
     const chunks: Promise<void>[] = [];
-    for (let i = 0; i < fresh.length; i += this.record.batchSize) {
-      chunks.push(this.commitGroup.submit({ partition, messages: fresh.slice(i, i + this.record.batchSize), high }));
+    for (let i = 0; i < messages.length; i += this.record.batchSize) {
+      chunks.push(this.commitGroup.submit({ partition, messages: messages.slice(i, i + this.record.batchSize), high }));
     }
     await Promise.all(chunks);
-    this.next.set(partition, fresh[fresh.length - 1].offset + 1n);
-    this.commitToKafkaLater(partition);
+    this.next.set(partition, messages[messages.length - 1].offset + 1n);
   }
 
   /**
@@ -248,12 +255,7 @@ export class KafkaSource {
       } else if (this.state === 'throttled') {
         this.setState('running');
       }
-      const chunks: Promise<void>[] = [];
-      for (let j = 0; j < step.length; j += this.record.batchSize) {
-        chunks.push(this.commitGroup.submit({ partition, messages: step.slice(j, j + this.record.batchSize), high }));
-      }
-      await Promise.all(chunks);
-      this.next.set(partition, step[step.length - 1].offset + 1n);
+      await this.applyTogether(partition, step, high);
     }
     this.commitToKafkaLater(partition);
   }
