@@ -31,7 +31,7 @@ export function deltaAggregate(call: AstFields, upstream: ViewPlan | undefined):
   if (!aggregate) {
     throw new SqlError(SqlState.undefinedColumn, `combine((delta).${column}): "${upstream.name}" has no aggregate column of that name`);
   }
-  if (aggregate.sketch || aggregate.fn === 'combine') {
+  if (aggregate.sketch) {
     throw new SqlError(SqlState.featureNotSupported, `combine((delta).${column}) of ${aggregate.fn} is not supported`);
   }
   return aggregate;

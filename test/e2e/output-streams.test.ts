@@ -61,6 +61,8 @@ describe('output streams', () => {
       combine((delta).low) AS low, combine((delta).high) AS high, combine((delta).spread) AS spread, combine((delta).all_ok) AS all_ok FROM output_of('per_minute') GROUP BY (delta).sensor, h`;
     await c.query(`CREATE VIEW per_hour AS ${rollup}`);
     await c.query("CREATE VIEW everything AS SELECT combine((delta).n) AS n, combine((delta).mean) AS mean FROM output_of('per_minute')");
+    // Rollups chain: per day from per hour.
+    await c.query("CREATE VIEW per_day AS SELECT (delta).sensor, date_trunc('day', (delta).h) AS d, combine((delta).mean) AS mean, combine((delta).spread) AS spread FROM output_of('per_hour') GROUP BY (delta).sensor, d");
     await expect(c.query("CREATE VIEW wrong AS SELECT combine((new).n) FROM output_of('per_minute')")).rejects.toMatchObject({ code: '0A000' });
     await expect(c.query("CREATE VIEW wrong AS SELECT combine((delta).sensor) FROM output_of('per_minute')")).rejects.toMatchObject({ code: '42703' });
     const r = rng(17);
@@ -93,6 +95,9 @@ describe('output streams', () => {
     const rounded = (rows: Record<string, unknown>[]) => rows.map((row) => ({ ...row, spread: row.spread === null ? null : Number(row.spread).toPrecision(10) }));
     expect(rounded(view)).toEqual(rounded(expected));
     expect((await c.query('SELECT n::int, mean FROM everything')).rows).toEqual((await c.query('SELECT count(*)::int AS n, avg(v) AS mean FROM readings_t')).rows);
+    const days = (await c.query('SELECT sensor, mean, spread FROM per_day ORDER BY sensor')).rows;
+    const exactDays = (await c.query("SELECT sensor, avg(v) AS mean, stddev(f) AS spread FROM readings_t GROUP BY sensor, date_trunc('day', ts) ORDER BY sensor")).rows;
+    expect(rounded(days)).toEqual(rounded(exactDays));
     // combine() when reading the rollup goes through the same states.
     expect((await c.query('SELECT combine(mean) AS mean FROM per_hour WHERE sensor = 3')).rows).toEqual(
       (await c.query('SELECT avg(v) AS mean FROM readings_t WHERE sensor = 3')).rows,
