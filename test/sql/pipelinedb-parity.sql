@@ -8,6 +8,28 @@ SET extra_float_digits = 0;
 
 CREATE FOREIGN TABLE events (user_id int, took interval, ts timestamptz, url text) SERVER pipelinedb;
 
+-- INSERT into a stream from wherever SQL runs: PREPARE/EXECUTE, a DO block, a function, a table trigger
+-- (pipelinedb.insert_into_stream too), a CTE; the views see the rows when the statement or transaction commits.
+CREATE FOREIGN TABLE signups (plan text, seats int) SERVER pipelinedb;
+CREATE VIEW seats_per_plan AS SELECT plan, count(*), sum(seats) FROM signups GROUP BY plan;
+PREPARE signup(text, int) AS INSERT INTO signups VALUES ($1, $2);
+EXECUTE signup('free', 1);
+DO $$ BEGIN INSERT INTO signups VALUES ('team', 5); END $$;
+CREATE FUNCTION sign_up(p text, n int) RETURNS void LANGUAGE sql AS $$ INSERT INTO signups VALUES (p, n) $$;
+SELECT sign_up('team', 3);
+CREATE TABLE accounts (plan text, seats int);
+CREATE TRIGGER mirror AFTER INSERT ON accounts FOR EACH ROW EXECUTE FUNCTION pipelinedb.insert_into_stream('signups');
+BEGIN;
+INSERT INTO accounts VALUES ('enterprise', 50), ('free', 1);
+SELECT plan, count FROM seats_per_plan WHERE plan = 'enterprise';
+COMMIT;
+WITH more AS (SELECT 'free' AS plan, g AS seats FROM generate_series(1, 3) g) INSERT INTO signups SELECT * FROM more;
+INSERT INTO signups VALUES ('free', 1) RETURNING *;
+SELECT * FROM seats_per_plan ORDER BY plan;
+-- ttl_expire takes the view's name as text.
+CREATE VIEW recent_signups WITH (ttl = '1 hour', ttl_column = 'm') AS SELECT minute(arrival_timestamp) AS m, count(*) FROM signups GROUP BY m;
+SELECT pipelinedb.ttl_expire('recent_signups');
+
 -- date_round: any interval (months count as 30 days, years as 365.25 days), from 2000-01-01;
 -- a NULL interval leaves the timestamp as it is.
 SELECT date_round('2026-12-04 10:11:12+00', '15 minutes') AS quarter,
