@@ -426,13 +426,48 @@ CREATE OR REPLACE FUNCTION sluice.first_values_sfunc(anycompatiblearray, integer
   $$ SELECT CASE WHEN $3 IS NULL THEN $1 ELSE ARRAY(SELECT e FROM unnest($1 || $3) AS u(e) ORDER BY e LIMIT $2) END $$;
 CREATE OR REPLACE AGGREGATE public.first_values(integer, anycompatible)
   (sfunc = sluice.first_values_sfunc, stype = anycompatiblearray);
--- keyed_max/keyed_min(key, value): the value of the largest/smallest key (continuous views compute them; see keyedImpl).
-CREATE OR REPLACE FUNCTION sluice.keyed_sfunc(anycompatible, anyelement, anycompatible) RETURNS anycompatible LANGUAGE plpgsql IMMUTABLE AS $$
+-- keyed_max/keyed_min(key, value): the value of the largest/smallest key, as keyedImpl computes it in continuous views: NULL
+-- keys ignored; on equal keys a non-NULL value beats NULL, then the larger/smaller value. Key and value have unrelated types,
+-- so the state is {key, value} as text, each read back into its own type (k%TYPE, v%TYPE) to be compared there.
+${['max', 'min']
+  .map(
+    (mode) => `CREATE OR REPLACE FUNCTION sluice.keyed_${mode}_sfunc(state text[], k anyelement, v anycompatible) RETURNS text[]
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  best_k k%TYPE;
+  best_v v%TYPE;
 BEGIN
-  RAISE EXCEPTION 'keyed_max and keyed_min are only computed in continuous views' USING ERRCODE = 'feature_not_supported';
+  IF k IS NULL THEN
+    RETURN state;
+  END IF;
+  IF state IS NULL THEN
+    RETURN ARRAY[k::text, v::text];
+  END IF;
+  best_k := state[1];
+  IF k ${mode === 'max' ? '>' : '<'} best_k THEN
+    RETURN ARRAY[k::text, v::text];
+  END IF;
+  IF k = best_k AND v IS NOT NULL THEN
+    best_v := state[2];
+    IF best_v IS NULL OR v ${mode === 'max' ? '>' : '<'} best_v THEN
+      RETURN ARRAY[k::text, v::text];
+    END IF;
+  END IF;
+  RETURN state;
+END $$;`,
+  )
+  .join('\n')}
+CREATE OR REPLACE FUNCTION sluice.keyed_final(state text[], k anyelement, v anycompatible) RETURNS anycompatible
+  LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+  result v%TYPE := state[2];
+BEGIN
+  RETURN result;
 END $$;
-CREATE OR REPLACE AGGREGATE public.keyed_max(anyelement, anycompatible) (sfunc = sluice.keyed_sfunc, stype = anycompatible);
-CREATE OR REPLACE AGGREGATE public.keyed_min(anyelement, anycompatible) (sfunc = sluice.keyed_sfunc, stype = anycompatible);
+CREATE OR REPLACE AGGREGATE public.keyed_max(anyelement, anycompatible)
+  (sfunc = sluice.keyed_max_sfunc, stype = text[], finalfunc = sluice.keyed_final, finalfunc_extra, parallel = safe);
+CREATE OR REPLACE AGGREGATE public.keyed_min(anyelement, anycompatible)
+  (sfunc = sluice.keyed_min_sfunc, stype = text[], finalfunc = sluice.keyed_final, finalfunc_extra, parallel = safe);
 `;
 
 /**

@@ -5,8 +5,9 @@
  */
 import { PGlite } from '@electric-sql/pglite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { storeAggregatesSql } from '../../engine/aggregates.ts';
 import { sketchFunctionsSql } from '../../engine/sketch-functions.ts';
-import { BloomFilter, BucketAgg, CountMinSketch, HyperLogLog, TDigest, TopK, murmur3x64, normalizeNumericText, sqlHash } from '../../engine/sketches/index.ts';
+import { BloomFilter, BucketAgg, CountMinSketch, HyperLogLog, KeyedExtreme, TDigest, TopK, murmur3x64, normalizeNumericText, sqlHash } from '../../engine/sketches/index.ts';
 import { valueText } from '../../engine/sketches/topk.ts';
 import { rng, zipf } from '../support/random.ts';
 
@@ -14,7 +15,7 @@ let db: PGlite;
 
 beforeAll(async () => {
   db = await PGlite.create();
-  await db.exec(`CREATE SCHEMA sluice; ${sketchFunctionsSql}`);
+  await db.exec(`CREATE SCHEMA sluice; ${sketchFunctionsSql} ${storeAggregatesSql}`);
 });
 
 afterAll(async () => {
@@ -327,5 +328,212 @@ describe('sketch states read in SQL', () => {
         expect([agg, parts, hex(sql.m)]).toEqual([agg, parts, hex(js.serialize())]);
       }
     }
+  });
+});
+
+/**
+ * The sketch aggregates over rows the store aggregates: the same bytes as the
+ * engine's sketch given the values as a continuous view hands them over
+ * (PostgreSQL's text of each value), through the folds of long inputs too.
+ */
+describe('sketch aggregates over rows', () => {
+  const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString('hex'));
+  /** Awkward texts: quotes, backslashes, array-literal syntax, colons, empty, NULL-looking, non-ASCII. */
+  const awkward = ['a"b', 'back\\slash', '{braces},commas', '', 'NULL', 'héllo ☃ 𝄞', ' spaced ', '1:2:3', '\\"', 'tab\there'];
+  const texts = (n: number, mod: number) => Array.from({ length: n }, (_, i) => (i % 10 === 0 ? awkward[(i / 10) % awkward.length] : `v${(i * 7919) % mod}`));
+  /** The aggregate over the texts in their order, NULLs mixed in every 7th row. */
+  async function over(call: string, values: readonly string[]): Promise<Uint8Array | null> {
+    const withNulls = values.flatMap((v, i) => (i % 7 === 3 ? [null, v] : [v]));
+    const [row] = await rows<{ s: Uint8Array | null }>(`SELECT ${call} AS s FROM unnest($1::text[]) WITH ORDINALITY AS u(x, i)`, [withNulls]);
+    return row.s;
+  }
+
+  it('hll_agg gives the bytes HyperLogLog gives, sparse and dense, default and explicit p, whatever the order and types', async () => {
+    for (const [n, mod, p] of [[1, 1, undefined], [60, 1000, undefined], [3000, 1_000_000, undefined], [40_000, 7000, undefined], [300, 1000, 10], [5000, 3000, 6]] as const) {
+      const values = texts(n, mod);
+      const want = HyperLogLog.create({ p });
+      for (const v of values) want.add(v);
+      const got = await over(p === undefined ? 'hll_agg(x ORDER BY i DESC)' : `hll_agg(x, ${p})`, values);
+      expect([n, p, hex(got)]).toEqual([n, p, hex(want.serialize())]);
+      expect(want.isSparse).toBe(n < 3000 && !(n === 300 && p === 10));
+    }
+    // Non-text values hash as their text, numerics without trailing zeros, as views hand them to the engine.
+    const [typed] = await rows<{ i: Uint8Array; n: Uint8Array; b: Uint8Array }>(
+      "SELECT hll_agg(g) AS i, hll_agg((g / 4.0)::numeric(10, 3)) AS n, hll_agg(g % 2 = 0) AS b FROM generate_series(1, 500) AS g",
+    );
+    const ints = HyperLogLog.create();
+    const nums = HyperLogLog.create();
+    for (let g = 1; g <= 500; g++) {
+      ints.add(String(g));
+      nums.add(normalizeNumericText((g / 4).toFixed(3)));
+    }
+    expect(hex(typed.i)).toBe(hex(ints.serialize()));
+    expect(hex(typed.n)).toBe(hex(nums.serialize()));
+    expect(hex(typed.b)).toBe(hex(HyperLogLog.create().add('false').add('true').serialize()));
+    await expect(db.query('SELECT hll_agg(g, 3) FROM generate_series(1, 5) AS g')).rejects.toThrow(/p must be an integer between 4 and 18/);
+  });
+
+  it('freq_agg gives the bytes CountMinSketch gives, sparse and dense, default and explicit eps and p', async () => {
+    for (const [n, mod, args] of [[1, 1, ''], [200, 100, ''], [3000, 1_000_000, ''], [40_000, 5000, ''], [2000, 300, ', 0.01'], [2000, 300, ', 0.05, 0.9']] as const) {
+      const values = texts(n, mod);
+      const [eps, p] = args ? args.slice(2).split(', ').map(Number) : [];
+      const want = CountMinSketch.create({ eps, p });
+      for (const v of values) want.add(v);
+      expect([n, args, hex(await over(`freq_agg(x${args})`, values))]).toEqual([n, args, hex(want.serialize())]);
+    }
+    const [read] = await rows<{ f: string; t: string }>("SELECT freq(s, 'v7'::text)::text AS f, freq_total(s)::text AS t FROM (SELECT freq_agg(x) AS s FROM unnest($1::text[]) AS x) AS a", [
+      ['v7', 'v7', 'v8', 'v7'],
+    ]);
+    expect(read).toEqual({ f: '3', t: '4' });
+    await expect(db.query('SELECT freq_agg(g, 1.5) FROM generate_series(1, 5) AS g')).rejects.toThrow(/eps must be between 0 and 1/);
+    await expect(db.query('SELECT freq_agg(g, 0.01, 0) FROM generate_series(1, 5) AS g')).rejects.toThrow(/p must be between 0 and 1/);
+  });
+
+  it('bloom_agg gives the bytes BloomFilter gives, sparse and dense, default and explicit p and n', async () => {
+    for (const [n, mod, args] of [[1, 1, ''], [100, 1000, ''], [3000, 1_000_000, ''], [40_000, 9000, ''], [500, 1000, ', 0.1'], [2000, 5000, ', 0.1, 1000']] as const) {
+      const values = texts(n, mod);
+      const [p, count] = args ? args.slice(2).split(', ').map(Number) : [];
+      const want = BloomFilter.create({ p, n: count });
+      for (const v of values) want.add(v);
+      expect([n, args, hex(await over(`bloom_agg(x${args})`, values))]).toEqual([n, args, hex(want.serialize())]);
+    }
+    const [row] = await rows<{ yes: boolean; no: boolean }>('SELECT bloom_contains(s, 50) AS yes, bloom_contains(s, 500) AS no FROM (SELECT bloom_agg(g) AS s FROM generate_series(1, 100) AS g) AS b');
+    expect(row).toEqual({ yes: true, no: false });
+    await expect(db.query('SELECT bloom_agg(g, 0.1, 0) FROM generate_series(1, 5) AS g')).rejects.toThrow(/n must be a positive integer/);
+  });
+
+  it('dist_agg gives the bytes TDigest gives for the same values in the same order, across its buffer flushes', async () => {
+    const r = rng(23);
+    for (const [n, compression] of [[1, undefined], [2, undefined], [399, undefined], [400, undefined], [401, undefined], [5000, undefined], [3000, 50], [700, 10]] as const) {
+      const xs = Array.from({ length: n }, (_, i) => (i % 11 === 5 ? Math.floor(r() * 20) : (r() - 0.3) * 1e4));
+      const want = TDigest.create({ compression });
+      for (const x of xs) want.add(x);
+      // NaN and ±Infinity are not kept, as TDigest ignores them.
+      const fed = xs.flatMap((x, i) => (i % 97 === 1 ? [x, 'NaN', null, 'Infinity'] : [x]));
+      const call = compression === undefined ? 'dist_agg(x ORDER BY i)' : `dist_agg(x, ${compression} ORDER BY i)`;
+      const [row] = await rows<{ s: Uint8Array }>(`SELECT ${call} AS s FROM unnest($1::float8[]) WITH ORDINALITY AS u(x, i)`, [fed]);
+      expect([n, compression, hex(row.s)]).toEqual([n, compression, hex(want.serialize())]);
+    }
+    const [q] = await rows<{ m: number }>('SELECT dist_quantile(dist_agg(g), 0.5) AS m FROM generate_series(1, 1001) AS g');
+    expect(q.m).toBeCloseTo(501, 0);
+    await expect(db.query('SELECT dist_agg(g, 5) FROM generate_series(1, 5) AS g')).rejects.toThrow(/compression must be between 10 and 10000/);
+  });
+
+  it('topk_agg counts exactly: the bytes of a TopK that stayed exact, error 0 and the right total past its capacity', async () => {
+    const next = zipf(rng(29), 20_000, 1.05);
+    for (const [n, k, weighted] of [[1, 3, false], [90, 3, false], [60, 10, true], [50_000, 5, false], [20_000, 20, true]] as const) {
+      const values = Array.from({ length: n }, (_, i) => (i % 50 === 0 ? awkward[(i / 50) % awkward.length] : `v${next()}`));
+      const weights = values.map((_, i) => (i % 13 === 0 ? 0 : 1 + (i % 4)));
+      const exact = new Map<string, number>();
+      values.forEach((v, i) => exact.set(v, (exact.get(v) ?? 0) + (weighted ? weights[i] : 1)));
+      const [row] = await rows<{ s: Uint8Array }>(
+        `SELECT ${weighted ? `topk_agg(x, ${k}, w)` : `topk_agg(x, ${k})`} AS s FROM unnest($1::text[], $2::bigint[]) AS u(x, w)`,
+        [values, weights],
+      );
+      const got = TopK.deserialize(row.s);
+      expect(got.totalCount()).toBe([...exact.values()].reduce((a, b) => a + b, 0));
+      const ranked = [...exact].filter(([, c]) => c > 0).sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+      expect(got.top()).toEqual(ranked.slice(0, k).map(([value, frequency]) => ({ value, frequency })));
+      if (exact.size <= got.capacity) {
+        // Fewer distinct values than counters: the engine's summary is exact too, byte for byte.
+        const engine = TopK.create({ k });
+        values.forEach((v, i) => engine.add(v, weighted ? weights[i] : 1));
+        expect(hex(row.s)).toBe(hex(engine.serialize()));
+      }
+      const [sql] = await rows<{ vs: string[]; fs: string[] }>('SELECT topk_values($1) AS vs, topk_freqs($1)::text[] AS fs', [row.s]);
+      expect(sql.vs).toEqual(got.topValues());
+      expect(sql.fs.map(Number)).toEqual(got.topFrequencies());
+    }
+    await expect(db.query('SELECT topk_agg(g, 0) FROM generate_series(1, 5) AS g')).rejects.toThrow(/k must be an integer between 1 and 100000/);
+    await expect(db.query('SELECT topk_agg(g, 3, -1) FROM generate_series(1, 5) AS g')).rejects.toThrow(/weight must be a non-negative integer/);
+  });
+
+  it('bucket_agg gives the bytes BucketAgg gives for the same rows in the same order, with and without timestamps', async () => {
+    const r = rng(31);
+    const base = Date.parse('2024-03-01T00:00:00Z') / 1000;
+    for (const [n, mod, timed] of [[1, 1, false], [50, 20, false], [30_000, 4000, false], [3000, 500, true], [30_000, 6000, true]] as const) {
+      const values = texts(n, mod);
+      const ids = values.map(() => Math.floor(r() * 9) - 4);
+      const ts = values.map(() => (r() < 0.1 ? null : Math.floor(r() * 400) / 4));
+      const want = BucketAgg.create();
+      values.forEach((v, i) => want.add(v, ids[i], timed && ts[i] !== null ? base + (ts[i] as number) : undefined));
+      const call = timed ? `bucket_agg(x, b::int2, timestamptz '2024-03-01 00:00:00+00' + t * interval '1 second' ORDER BY i)` : 'bucket_agg(x, b::int2 ORDER BY i)';
+      const [row] = await rows<{ s: Uint8Array }>(`SELECT ${call} AS s FROM unnest($1::text[], $2::int[], $3::float8[]) WITH ORDINALITY AS u(x, b, t, i)`, [values, ids, ts]);
+      expect([n, timed, hex(row.s)]).toEqual([n, timed, hex(want.serialize())]);
+    }
+    // A row without a bucket id adds nothing, as in a continuous view.
+    const [row] = await rows<{ c: number[] }>("SELECT bucket_cardinalities(bucket_agg(x, b)) AS c FROM (VALUES ('a', 1::int2), ('b', NULL), ('c', 1::int2), ('a', 2::int2)) AS t(x, b)");
+    expect(row.c).toEqual([1, 1]);
+  });
+
+  it('over no rows each aggregate is NULL; over rows of NULL values the empty sketch', async () => {
+    for (const [call, empty] of [
+      ['hll_agg(x)', HyperLogLog.create()],
+      ['freq_agg(x)', CountMinSketch.create()],
+      ['bloom_agg(x)', BloomFilter.create()],
+      ['topk_agg(x, 4)', TopK.create({ k: 4 })],
+      ['bucket_agg(x, 1::int2)', BucketAgg.create()],
+      ['dist_agg(x::float8)', TDigest.create()],
+    ] as const) {
+      const [none] = await rows<{ s: Uint8Array | null }>(`SELECT ${call} AS s FROM (SELECT 1 AS x) AS t WHERE false`);
+      expect([call, none.s]).toEqual([call, null]);
+      const [nulls] = await rows<{ s: Uint8Array }>(`SELECT ${call} AS s FROM (SELECT NULL::int AS x FROM generate_series(1, 3)) AS t`);
+      expect([call, hex(nulls.s)]).toEqual([call, hex(empty.serialize())]);
+    }
+  });
+
+  it('partial states combine (parallel aggregation) into the state of all the rows', async () => {
+    // Each aggregate's transition and combine functions, as PostgreSQL's partial aggregation calls them.
+    const calls: [string, string, string][] = [
+      ['hll_agg', 'x', ''],
+      ['freq_agg', 'x', ''],
+      ['bloom_agg', 'x', ''],
+      ['topk_agg', 'x, 5', ''],
+      ['bucket_agg', 'x, (i % 3)::int2', ''],
+      ['dist_agg', 'i::float8', ''],
+    ];
+    for (const [name, args] of calls) {
+      await db.exec(`CREATE AGGREGATE pg_temp.${name}_partial(${name === 'dist_agg' ? 'double precision' : name === 'topk_agg' ? 'anyelement, integer' : name === 'bucket_agg' ? 'anyelement, smallint' : 'anyelement'})
+        (sfunc = sluice.${name}_sfunc, stype = bytea)`);
+      const values = texts(30_000, 4000);
+      const [row] = await rows<{ all: Uint8Array; combined: Uint8Array }>(
+        `SELECT (SELECT ${name}(${args} ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS u(x, i)) AS all,
+                sluice.${name}_final(sluice.${name}_combine(
+                  (SELECT pg_temp.${name}_partial(${args} ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS u(x, i) WHERE i <= 11000),
+                  (SELECT pg_temp.${name}_partial(${args} ORDER BY i) FROM unnest($1::text[]) WITH ORDINALITY AS u(x, i) WHERE i > 11000))) AS combined`,
+        [values],
+      );
+      if (name === 'dist_agg') {
+        // Merging two digests is not compressing all the values in one pass: the same total and extremes.
+        const [all, combined] = [TDigest.deserialize(row.all), TDigest.deserialize(row.combined)];
+        expect([combined.count, combined.min, combined.max]).toEqual([all.count, all.min, all.max]);
+      } else {
+        expect([name, hex(row.combined)]).toEqual([name, hex(row.all)]);
+      }
+    }
+  });
+
+  it('keyed_max/keyed_min give the value of the largest/smallest key, as KeyedExtreme does, in the value type', async () => {
+    const r = rng(37);
+    const keys = Array.from({ length: 5000 }, () => (r() < 0.05 ? null : Math.floor(r() * 300)));
+    const values = keys.map(() => (r() < 0.2 ? null : `w${Math.floor(r() * 50)}`));
+    const max = KeyedExtreme.create({ mode: 'max' });
+    const min = KeyedExtreme.create({ mode: 'min' });
+    keys.forEach((k, i) => {
+      max.add(k, values[i]);
+      min.add(k, values[i]);
+    });
+    const [row] = await rows<{ mx: string; mn: string }>('SELECT keyed_max(k, v) AS mx, keyed_min(k, v) AS mn FROM unnest($1::int[], $2::text[]) AS u(k, v)', [keys, values]);
+    expect(row).toEqual({ mx: max.result(), mn: min.result() });
+    const typed = await db.query<{ mx: number; mn: number }>(
+      "SELECT keyed_max(ts, x) AS mx, keyed_min(ts, x) AS mn FROM (VALUES (timestamptz '2024-01-01', 10.5::float8), ('2024-06-01', 2), ('2023-01-01', 7), (NULL, 99)) AS t(ts, x)",
+    );
+    expect(typed.rows[0]).toEqual({ mx: 2, mn: 7 });
+    expect(typed.fields.map((f) => f.dataTypeID)).toEqual([701, 701]);
+    // Equal keys: a value beats NULL, then the larger (smaller) value; no keys: NULL.
+    const [ties] = await rows<{ mx: string; mn: string; none: string | null }>(
+      "SELECT keyed_max(k, v) AS mx, keyed_min(k, v) AS mn, (SELECT keyed_max(k, v) FROM (VALUES (NULL::int, 'x')) AS n(k, v)) AS none FROM (VALUES (3, NULL), (3, 'b'), (1, 'a'), (3, 'a'), (1, NULL), (1, 'c')) AS t(k, v)",
+    );
+    expect(ties).toEqual({ mx: 'b', mn: 'a', none: null });
   });
 });
