@@ -145,6 +145,21 @@ CREATE VIEW urls_out WITH (action = transform, outputfunc = pipelinedb.insert_in
 SELECT id::regclass AS id, schema, name, active FROM pipelinedb.get_views() WHERE name = 'by_url';
 SELECT id::regclass AS id, schema, name, active, tgfunc, tgargs FROM pipelinedb.get_transforms();
 
+-- The sketch aggregates are ordinary aggregates too, over tables, generate_series, sub-selects and UNION ALL,
+-- and their results feed the sketch functions.
+SELECT bloom_contains((SELECT bloom_agg(g) FROM generate_series(1, 100) g), 50) AS has_50,
+       bloom_contains((SELECT bloom_agg(g) FROM generate_series(1, 100) g), 500) AS has_500;
+SELECT hll_cardinality(hll_agg(g % 1000)) AS about_1000 FROM generate_series(1, 100000) g;
+SELECT topk_values(topk_agg(url, 2)) AS top_urls, topk_freqs(topk_agg(url, 2)) AS counts FROM (SELECT url FROM scores_table JOIN (VALUES ('/a'), ('/a'), ('/b')) v(url) ON true WHERE a = 7) q;
+SELECT freq(freq_agg(x), 'a') AS a, freq(freq_agg(x), 'z') AS z FROM (SELECT 'a' AS x UNION ALL SELECT 'a' UNION ALL SELECT 'b') u;
+SELECT round(dist_quantile(dist_agg(g), 0.5)) AS median FROM generate_series(1, 1001) g;
+SELECT keyed_max(a, c) AS c_of_largest_a, keyed_min(b, c) AS c_of_smallest_b FROM scores_table WHERE c IS NOT NULL;
+-- In a view and over the same rows in a table: the same state.
+CREATE VIEW score_sketch AS SELECT hll_agg(b) AS h FROM scores;
+INSERT INTO scores SELECT g % 10, g % 97, 'x' FROM generate_series(1, 500) g;
+INSERT INTO scores_table SELECT g % 10, g % 97, 'x' FROM generate_series(1, 500) g;
+SELECT (SELECT h FROM score_sketch) = (SELECT hll_agg(b) FROM scores_table WHERE c = 'x') AS same_state;
+
 -- Catalog: the streams with the views reading them.
 SELECT * FROM pipelinedb.get_streams() ORDER BY name;
 SELECT * FROM pipelinedb.stream_readers ORDER BY stream;
