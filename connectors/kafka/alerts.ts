@@ -3,7 +3,8 @@ import { BackgroundSession, type ServingStore, type StoreConnection } from '../.
 
 /**
  * Alerts on Kafka sources, set in SQL: `sluice.set_alert(topic, stream,
- * max_lag_messages => 10000, stalled_after => '2 min'[, webhook => 'https://…'])`.
+ * max_lag_messages => 10000, max_lag_seconds => 60, stalled_after => '2 min'[,
+ * webhook => 'https://…'])`.
  * A watcher checks every rule each round; a breached one is a row of
  * `sluice.alerts` (since when, the value now) for as long as it lasts, and
  * each start and end is sent with `NOTIFY sluice_alerts` and to the rule's
@@ -14,6 +15,7 @@ CREATE TABLE IF NOT EXISTS sluice.alert_rules (
   topic text NOT NULL,
   relation text NOT NULL,
   max_lag_messages bigint,
+  max_lag_seconds double precision,
   stalled_after interval,
   webhook text,
   PRIMARY KEY (topic, relation)
@@ -28,7 +30,8 @@ CREATE TABLE IF NOT EXISTS sluice.alerts (
   updated_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (topic, relation, condition)
 );
-CREATE OR REPLACE FUNCTION sluice.set_alert(topic text, stream text, max_lag_messages bigint DEFAULT NULL, stalled_after interval DEFAULT NULL, webhook text DEFAULT NULL)
+CREATE OR REPLACE FUNCTION sluice.set_alert(topic text, stream text, max_lag_messages bigint DEFAULT NULL, max_lag_seconds double precision DEFAULT NULL,
+  stalled_after interval DEFAULT NULL, webhook text DEFAULT NULL)
   RETURNS text LANGUAGE plpgsql AS $$
 DECLARE
   target text := (SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.oid = to_regclass(stream));
@@ -36,15 +39,16 @@ BEGIN
   IF target IS NULL THEN
     RAISE EXCEPTION 'stream "%" does not exist', stream USING ERRCODE = 'undefined_table';
   END IF;
-  IF max_lag_messages IS NULL AND stalled_after IS NULL THEN
+  IF max_lag_messages IS NULL AND max_lag_seconds IS NULL AND stalled_after IS NULL THEN
     DELETE FROM sluice.alert_rules r WHERE r.topic = set_alert.topic AND r.relation = target;
     RETURN 'removed';
   END IF;
-  IF max_lag_messages < 0 OR stalled_after <= interval '0' THEN
-    RAISE EXCEPTION 'max_lag_messages must be at least 0 and stalled_after positive' USING ERRCODE = 'invalid_parameter_value';
+  IF max_lag_messages < 0 OR max_lag_seconds < 0 OR stalled_after <= interval '0' THEN
+    RAISE EXCEPTION 'max_lag_messages and max_lag_seconds must be at least 0, stalled_after positive' USING ERRCODE = 'invalid_parameter_value';
   END IF;
-  INSERT INTO sluice.alert_rules VALUES (topic, target, max_lag_messages, stalled_after, webhook)
-  ON CONFLICT ON CONSTRAINT alert_rules_pkey DO UPDATE SET max_lag_messages = EXCLUDED.max_lag_messages, stalled_after = EXCLUDED.stalled_after, webhook = EXCLUDED.webhook;
+  INSERT INTO sluice.alert_rules VALUES (topic, target, max_lag_messages, max_lag_seconds, stalled_after, webhook)
+  ON CONFLICT ON CONSTRAINT alert_rules_pkey DO UPDATE SET max_lag_messages = EXCLUDED.max_lag_messages, max_lag_seconds = EXCLUDED.max_lag_seconds,
+    stalled_after = EXCLUDED.stalled_after, webhook = EXCLUDED.webhook;
   RETURN 'success';
 END $$;
 `;
@@ -52,7 +56,7 @@ END $$;
 interface Breach {
   topic: string;
   relation: string;
-  condition: 'lag' | 'stalled';
+  condition: 'lag' | 'lag_seconds' | 'stalled';
   value: number;
   threshold: number;
   webhook: string | null;
@@ -125,15 +129,20 @@ export class AlertWatcher {
     const rows = (
       await conn.query(
         `SELECT r.topic, r.relation, r.max_lag_messages::text, extract(epoch FROM r.stalled_after)::text, r.webhook, s.lag::text,
+                r.max_lag_seconds::text, s.lag_seconds::text,
                 (SELECT coalesce(sum(o."offset"), 0)::text FROM pipeline_kafka.offsets o WHERE o.consumer_id = s.consumer_id)
          FROM sluice.alert_rules r LEFT JOIN pipeline_kafka.sources s ON s.topic = r.topic AND s.stream = r.relation AND s.state <> 'stopped'`,
       )
     ).rows;
     const breaches: Breach[] = [];
     const now = Date.now();
-    for (const [topic, relation, maxLag, stalledAfter, webhook, lagText, applied] of rows as string[][]) {
+    for (const [topic, relation, maxLag, stalledAfter, webhook, lagText, maxLagSeconds, lagSecondsText, applied] of rows as string[][]) {
       const lag = Number(lagText ?? 0);
       if (maxLag !== null && lag > Number(maxLag)) breaches.push({ topic, relation, condition: 'lag', value: lag, threshold: Number(maxLag), webhook });
+      const lagSeconds = Number(lagSecondsText ?? 0);
+      if (maxLagSeconds !== null && lagSeconds > Number(maxLagSeconds)) {
+        breaches.push({ topic, relation, condition: 'lag_seconds', value: lagSeconds, threshold: Number(maxLagSeconds), webhook });
+      }
       const key = `${topic}\u0000${relation}`;
       const seen = this.progress.get(key);
       if (!seen || seen.applied !== applied || lag === 0) this.progress.set(key, { applied, at: now });

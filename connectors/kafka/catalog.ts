@@ -67,10 +67,13 @@ ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS last_error_at time
 -- pipeline_kafka.set_rate_limit: NULL is no limit.
 ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS max_messages_per_second bigint;
 ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS max_bytes_per_second bigint;
+ALTER TABLE pipeline_kafka.offsets ADD COLUMN IF NOT EXISTS message_time timestamptz;
 CREATE OR REPLACE VIEW pipeline_kafka.consumer_lag AS
   SELECT c.id AS consumer_id, c.topic, c.relation AS stream, w.partition,
          o."offset", w.high AS high_watermark,
-         greatest(w.high - coalesce(o."offset" + 1, 0), 0) AS lag
+         greatest(w.high - coalesce(o."offset" + 1, 0), 0) AS lag,
+         -- Behind in time: the age of the last message applied, while messages wait after it.
+         CASE WHEN w.high > coalesce(o."offset" + 1, 0) THEN greatest(extract(epoch FROM now() - o.message_time), 0) ELSE 0 END AS lag_seconds
   FROM pipeline_kafka.consumers c
   JOIN pipeline_kafka.watermarks w ON w.consumer_id = c.id
   LEFT JOIN pipeline_kafka.offsets o ON o.consumer_id = c.id AND o.partition = w.partition;
@@ -80,7 +83,8 @@ CREATE OR REPLACE VIEW pipeline_kafka.sources AS
          CASE WHEN NOT c.active THEN 'stopped' ELSE coalesce(c.state, 'starting') END AS state,
          c.last_error, c.last_error_at, c.messages, c.dead_letters,
          (SELECT sum(l.lag) FROM pipeline_kafka.consumer_lag l WHERE l.consumer_id = c.id)::bigint AS lag,
-         c.max_messages_per_second, c.max_bytes_per_second
+         c.max_messages_per_second, c.max_bytes_per_second,
+         (SELECT max(l.lag_seconds) FROM pipeline_kafka.consumer_lag l WHERE l.consumer_id = c.id) AS lag_seconds
   FROM pipeline_kafka.consumers c;
 `;
 
@@ -221,15 +225,23 @@ export interface DeadLetter {
 export async function recordProgress(
   conn: StoreConnection,
   consumer: { id: number; topic: string },
-  progress: { offsets: Map<number, bigint>; watermarks: Map<number, bigint>; messages: number; deadLetters: DeadLetter[] },
+  progress: {
+    offsets: Map<number, bigint>;
+    /** Per partition, the Kafka timestamp (ms) of the last message applied: how old the data in the views is. */
+    times?: Map<number, number>;
+    watermarks: Map<number, bigint>;
+    messages: number;
+    deadLetters: DeadLetter[];
+  },
 ): Promise<void> {
   const id = String(consumer.id);
   if (progress.offsets.size) {
+    const partitions = [...progress.offsets.keys()];
     await conn.query(
-      `INSERT INTO pipeline_kafka.offsets (consumer_id, partition, "offset")
-       SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS u(p, o)
-       ON CONFLICT (consumer_id, partition) DO UPDATE SET "offset" = EXCLUDED."offset"`,
-      [id, `{${[...progress.offsets.keys()].join(',')}}`, `{${[...progress.offsets.values()].join(',')}}`],
+      `INSERT INTO pipeline_kafka.offsets (consumer_id, partition, "offset", message_time)
+       SELECT $1, p, o, to_timestamp(t / 1000.0) FROM unnest($2::int[], $3::bigint[], $4::float8[]) AS u(p, o, t)
+       ON CONFLICT (consumer_id, partition) DO UPDATE SET "offset" = EXCLUDED."offset", message_time = coalesce(EXCLUDED.message_time, pipeline_kafka.offsets.message_time)`,
+      [id, `{${partitions.join(',')}}`, `{${[...progress.offsets.values()].join(',')}}`, `{${partitions.map((p) => progress.times?.get(p) ?? 'NULL').join(',')}}`],
     );
   }
   if (progress.watermarks.size) {

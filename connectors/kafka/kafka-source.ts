@@ -351,6 +351,7 @@ export class KafkaSource {
       // a message handed over twice (a redelivery, a restarted consumer racing
       // the old one) can never be applied twice.
       const offsets = new Map<number, bigint>();
+      const times = new Map<number, number>();
       const watermarks = new Map<number, bigint>();
       const messages: KafkaMessage[] = [];
       for (const chunk of chunks) {
@@ -360,6 +361,7 @@ export class KafkaSource {
         if (fresh.length === 0) continue;
         messages.push(...fresh);
         offsets.set(chunk.partition, fresh[fresh.length - 1].offset);
+        times.set(chunk.partition, fresh[fresh.length - 1].timestamp);
       }
       if (messages.length === 0) return;
       const decoded = this.decode(messages);
@@ -374,7 +376,7 @@ export class KafkaSource {
         }
         delivered += await engine.ingest(session.conn, stream, [batch], { validated: true, fromTopic: true });
       }
-      await recordProgress(session.conn, this.record, { offsets, watermarks, messages: delivered, deadLetters });
+      await recordProgress(session.conn, this.record, { offsets, times, watermarks, messages: delivered, deadLetters });
     });
   }
 

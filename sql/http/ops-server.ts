@@ -128,6 +128,8 @@ export class OpsServer {
       });
     fromStore('sluice_kafka_source_lag_messages', 'Messages each Kafka source has yet to apply, per partition', ['consumer', 'topic', 'partition'],
       'SELECT consumer_id::text, topic, partition::text, lag FROM pipeline_kafka.consumer_lag');
+    fromStore('sluice_kafka_source_lag_seconds', 'Age of the last message each Kafka source applied while more wait, per partition', ['consumer', 'topic', 'partition'],
+      'SELECT consumer_id::text, topic, partition::text, lag_seconds FROM pipeline_kafka.consumer_lag');
     fromStore('sluice_kafka_source_retrying', '1 while a Kafka source waits for its broker', ['consumer', 'topic'],
       "SELECT consumer_id::text, topic, (state = 'retrying')::int FROM pipeline_kafka.sources");
     fromStore('sluice_kafka_sink_pending_messages', 'Messages in the outbox for each Kafka sink', ['relation', 'topic'],

@@ -250,25 +250,35 @@ describe('pipeline_kafka consumers', () => {
     await client.query(`SELECT pipeline_kafka.consume_begin('alerted', 'alerted_s', format := 'json', start_offset := -2)`);
     await client.query(`SELECT pipeline_kafka.set_rate_limit('alerted', 'alerted_s', messages_per_second := 100)`);
     await expect(client.query("SELECT sluice.set_alert('alerted', 'nope', max_lag_messages := 1)")).rejects.toMatchObject({ code: '42P01' });
-    expect((await client.query(`SELECT sluice.set_alert('alerted', 'alerted_s', max_lag_messages := 200, webhook := '${hookUrl}')`)).rows).toEqual([{ set_alert: 'success' }]);
+    const rule = `SELECT sluice.set_alert('alerted', 'alerted_s', max_lag_messages := 200, max_lag_seconds := 1, webhook := '${hookUrl}')`;
+    expect((await client.query(rule)).rows).toEqual([{ set_alert: 'success' }]);
     const rows = orders(1200, 11);
     await producer.send({ topic: 'alerted', messages: rows.map((o) => ({ value: JSON.stringify(o) })) });
+    // Behind in messages, and (the last applied message growing older) in seconds.
     const firing = await waitFor(
-      () => client.query("SELECT condition, value::int, threshold::int, since <= now() AS since FROM sluice.alerts WHERE topic = 'alerted'"),
-      (r) => r.rows.length === 1,
+      () => client.query("SELECT condition, value::float8 AS value, threshold::int, since <= now() AS since FROM sluice.alerts WHERE topic = 'alerted' ORDER BY condition"),
+      (r) => r.rows.length === 2,
       30_000,
-      'the lag alert to fire',
+      'the lag alerts to fire',
     );
-    expect(firing.rows[0]).toMatchObject({ condition: 'lag', threshold: 200, since: true });
+    expect(firing.rows).toMatchObject([
+      { condition: 'lag', threshold: 200, since: true },
+      { condition: 'lag_seconds', threshold: 1, since: true },
+    ]);
     expect(firing.rows[0].value).toBeGreaterThan(200);
+    expect(firing.rows[1].value).toBeGreaterThan(1);
+    const lagging = await client.query("SELECT lag::int, lag_seconds > 1 AS late FROM pipeline_kafka.sources WHERE topic = 'alerted'");
+    expect(lagging.rows[0].late).toBe(true);
     // The lag shrinks once the limit is lifted, and the alert ends.
     await client.query(`SELECT pipeline_kafka.set_rate_limit('alerted', 'alerted_s')`);
     await waitFor(() => total(client, 'alerted_v'), (n) => n >= rows.length, 60_000, 'the source to catch up');
     await waitFor(() => client.query("SELECT count(*)::int AS n FROM sluice.alerts WHERE topic = 'alerted'"), (r) => r.rows[0].n === 0, 30_000, 'the alert to clear');
-    await waitFor(async () => posted.length, (n) => n >= 2, 10_000, 'the webhook to get both');
-    expect(notified.map((n) => [n.state, n.condition])).toEqual([['firing', 'lag'], ['resolved', 'lag']]);
-    expect(posted.map((n) => [n.state, n.condition])).toEqual([['firing', 'lag'], ['resolved', 'lag']]);
-    expect(notified[0].value).toBeGreaterThan(200);
+    await waitFor(async () => posted.length, (n) => n >= 4, 10_000, 'the webhook to get every start and end');
+    const told = (events: { state: string; condition: string }[]) => events.map((n) => `${n.state} ${n.condition}`).sort();
+    const expected = ['firing lag', 'firing lag_seconds', 'resolved lag', 'resolved lag_seconds'];
+    expect(told(notified)).toEqual(expected);
+    expect(told(posted)).toEqual(expected);
+    expect(notified.find((n) => n.condition === 'lag')?.value).toBeGreaterThan(200);
     expect((await client.query("SELECT sluice.set_alert('alerted', 'alerted_s')")).rows).toEqual([{ set_alert: 'removed' }]);
     await new Promise<void>((resolve) => hook.close(() => resolve()));
   });
