@@ -41,6 +41,13 @@ export interface KafkaSources {
   /** Stops consumers of a topic into a stream; with neither given, all consumers. */
   consumeEnd(conn: StoreConnection, topic?: string, stream?: { schema: string; name: string }, partitioned?: boolean): Promise<number>;
   topicWatermarks(conn: StoreConnection, topic: string, partition?: number): Promise<TopicWatermark[]>;
+  /**
+   * Sets the consumers of a topic into a stream back to an offset (every
+   * partition) or to the first message at or after a time; with `rebuild`
+   * the views fed by the stream are emptied first, in the same transaction,
+   * so they end as if built from there. Returns the messages to be read again.
+   */
+  replay(conn: StoreConnection, topic: string, stream: { schema: string; name: string }, from: { offset?: bigint; time?: Date }, rebuild: boolean): Promise<bigint>;
   /** Limits the consumers of a topic into a stream to so many messages and bytes per second (null: no limit), at once and after restarts. */
   setRateLimit(conn: StoreConnection, topic: string, stream: { schema: string; name: string }, limit: { messagesPerSecond: number | null; bytesPerSecond: number | null }): Promise<void>;
   /**

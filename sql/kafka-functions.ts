@@ -59,6 +59,14 @@ function consumerSpec(ctx: StatementContext, args: FunctionArguments, stream: Ka
   };
 }
 
+/** A timestamptz argument read by the store, in the session's time zone and date style. */
+async function timestampArgument(ctx: StatementContext, text: string): Promise<Date> {
+  const epoch = (await ctx.conn.query('SELECT extract(epoch FROM $1::timestamptz)::text', [text])).rows[0][0];
+  return new Date(Number(epoch) * 1000);
+}
+
+const int8Oid = 20;
+
 function streamArgument(ctx: StatementContext, relation: string): { schema: string; name: string } {
   const dot = relation.indexOf('.');
   const stream = dot > 0 ? findStream(ctx, relation.slice(0, dot), relation.slice(dot + 1)) : findStream(ctx, undefined, relation);
@@ -113,6 +121,23 @@ const kafkaFunctions: SluiceFunction[] = [
       if (args.topic === undefined && args.relation === undefined) await kafka.consumeEnd(ctx.conn);
       else await kafka.consumeEnd(ctx.conn, required(args, 'topic'), streamArgument(ctx, required(args, 'relation')));
       return 'success';
+    },
+  },
+  {
+    schema: 'pipeline_kafka',
+    name: 'replay',
+    parameters: [{ name: 'topic' }, { name: 'relation' }, { name: 'from_offset', default: null }, { name: 'from_time', default: null }, { name: 'rebuild', default: 'true' }],
+    resultType: int8Oid,
+    call: async (ctx, args) => {
+      const offset = args.from_offset;
+      const time = args.from_time;
+      if ((offset === null || offset === undefined) === (time === null || time === undefined)) {
+        throw new SqlError(SqlState.invalidParameterValue, 'replay takes from_offset or from_time (one of them)');
+      }
+      if (offset !== null && offset !== undefined && !/^\d+$/.test(offset)) throw new SqlError(SqlState.invalidParameterValue, `from_offset must be an offset, not "${offset}"`);
+      const from = offset !== null && offset !== undefined ? { offset: BigInt(offset) } : { time: await timestampArgument(ctx, time as string) };
+      const rebuild = ['true', 't', 'on', 'yes', '1'].includes(String(args.rebuild).toLowerCase());
+      return String(await kafkaOf(ctx).replay(ctx.conn, required(args, 'topic'), streamArgument(ctx, required(args, 'relation')), from, rebuild));
     },
   },
   {

@@ -146,6 +146,15 @@ function toRecord(row: (string | null)[]): ConsumerRecord {
   };
 }
 
+/** Replay: the consumer goes on from these offsets (the next to read, per partition). */
+export async function resetOffsets(conn: StoreConnection, id: number, next: Map<number, bigint>): Promise<void> {
+  await conn.query('DELETE FROM pipeline_kafka.offsets WHERE consumer_id = $1', [String(id)]);
+  await conn.query(
+    `INSERT INTO pipeline_kafka.offsets (consumer_id, partition, "offset") SELECT $1, p, o FROM unnest($2::int[], $3::bigint[]) AS u(p, o)`,
+    [String(id), `{${[...next.keys()].join(',')}}`, `{${[...next.values()].map((o) => o - 1n).join(',')}}`],
+  );
+}
+
 /** A partition's high watermark as last fetched, for consumer_lag. */
 export async function recordWatermark(conn: StoreConnection, id: number, partition: number, high: bigint): Promise<void> {
   await conn.query(

@@ -9,6 +9,8 @@ export interface KafkaClient {
   /** Partition ids of a topic; throws TopicNotFoundError when it does not exist. */
   partitions(topic: string): Promise<number[]>;
   watermarks(topic: string): Promise<TopicWatermark[]>;
+  /** Per partition, the first offset whose message is at or after `ms` (the high watermark when none is). */
+  offsetsAtTime(topic: string, ms: number): Promise<Map<number, bigint>>;
   /** Starts reading; `onBatch` is awaited before the next batch of the same partition. */
   consume(options: ConsumeOptions): Promise<ConsumerHandle>;
   /** The client's idempotent producer (at-least-once sinks). */

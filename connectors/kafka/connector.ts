@@ -4,8 +4,9 @@ import type { Engine } from '../../engine/engine.ts';
 import type { Stream } from '../../engine/stream.ts';
 import { SqlError, SqlState } from '../../engine/errors.ts';
 import type { KafkaConsumerSpec, KafkaSources, TopicWatermark } from '../../engine/sources.ts';
-import { withStoreSession, type ServingStore, type StoreConnection } from '../../engine/store.ts';
-import { bootstrapKafkaCatalog, deactivateConsumer, loadConsumers, relationName, saveConsumer, saveRateLimit, type ConsumerRecord } from './catalog.ts';
+import { inTransaction, withStoreSession, type ServingStore, type StoreConnection } from '../../engine/store.ts';
+import { bootstrapKafkaCatalog, deactivateConsumer, loadConsumers, relationName, resetOffsets, saveConsumer, saveRateLimit, type ConsumerRecord } from './catalog.ts';
+import { qualifiedName } from '../../engine/sql-text.ts';
 import type { RateLimit } from './rate-limiter.ts';
 import { TopicNotFoundError, type KafkaClient } from './client.ts';
 import { KafkaSource } from './kafka-source.ts';
@@ -100,6 +101,47 @@ export class KafkaConnector implements KafkaSources {
       throw new SqlError(SqlState.undefinedObject, `there is no consumer of topic "${topic}"${stream ? ` into "${stream.name}"` : ''}`);
     }
     return stopped;
+  }
+
+  async replay(conn: StoreConnection, topic: string, stream: { schema: string; name: string }, from: { offset?: bigint; time?: Date }, rebuild: boolean): Promise<bigint> {
+    if (conn.transactionStatus !== 'I') throw new SqlError(SqlState.activeSqlTransaction, 'pipeline_kafka.replay cannot run inside a transaction block');
+    const sources = [...this.sources.values()].filter((s) => s.record.topic === topic && !s.record.partitioned && relationName(s.record.stream) === relationName(stream));
+    if (sources.length === 0) throw new SqlError(SqlState.undefinedObject, `there is no consumer of topic "${topic}" into "${stream.name}"`, { hint: 'Start one with pipeline_kafka.consume_begin.' });
+    const target = this.engine.stream(stream.schema, stream.name);
+    const fed = rebuild && target ? this.engine.fedBy(target) : { views: [], transforms: [] };
+    const emitting = fed.transforms.filter((t) => t.active);
+    if (emitting.length) {
+      // A rebuild must not send again what transforms already wrote to their topics and streams.
+      throw new SqlError(SqlState.featureNotSupported, `replay with rebuild would send again what transform ${emitting.map((t) => t.name).join(', ')} already wrote`, {
+        hint: 'Deactivate it for the replay (SELECT pipelinedb.deactivate(…)), or replay without rebuild.',
+      });
+    }
+    const starts = new Map<KafkaSource, Map<number, bigint>>();
+    let toRead = 0n;
+    for (const source of sources) {
+      const client = this.clientFor(source.record.brokers);
+      const marks = await client.watermarks(topic).catch((err) => { throw kafkaError(err, topic, this.brokerList(source.record.brokers)); });
+      const next = from.time
+        ? await client.offsetsAtTime(topic, from.time.getTime())
+        : new Map(marks.map((m) => [m.partition, from.offset! < m.low ? m.low : from.offset! > m.high ? m.high : from.offset!]));
+      for (const m of marks) toRead += m.high - (next.get(m.partition) ?? m.high);
+      starts.set(source, next);
+    }
+    for (const source of sources) {
+      await source.stop();
+      this.sources.delete(source.id);
+    }
+    try {
+      await inTransaction(conn, async () => {
+        for (const view of fed.views) await conn.exec(`TRUNCATE ${qualifiedName(view.plan.schema, view.plan.mrel)}`);
+        for (const [source, next] of starts) await resetOffsets(conn, source.id, next);
+      });
+    } finally {
+      // Restarted either way: from the new offsets, or (the transaction failed) where they were.
+      for (const source of sources) this.launch({ ...source.record, resetOffsets: false });
+    }
+    this.log.info({ topic, stream: relationName(stream), messages: String(toRead), rebuilt: fed.views.map((v) => v.name) }, 'Kafka replay started');
+    return toRead;
   }
 
   async setRateLimit(conn: StoreConnection, topic: string, stream: { schema: string; name: string }, limit: RateLimit): Promise<void> {

@@ -49,6 +49,15 @@ export class KafkajsClient implements KafkaClient {
       .sort((a, b) => a.partition - b.partition);
   }
 
+  async offsetsAtTime(topic: string, ms: number): Promise<Map<number, bigint>> {
+    const marks = await this.watermarks(topic);
+    const admin = await this.connectedAdmin();
+    const found = await admin.fetchTopicOffsetsByTimestamp(topic, ms);
+    const high = new Map(marks.map((m) => [m.partition, m.high]));
+    // Kafka answers -1 for a partition with no message that late.
+    return new Map(found.map((o) => [o.partition, BigInt(o.offset) < 0n ? (high.get(o.partition) ?? 0n) : BigInt(o.offset)]));
+  }
+
   async consume(options: ConsumeOptions): Promise<ConsumerHandle> {
     const consumer: Consumer = this.kafka.consumer({
       groupId: options.groupId,

@@ -62,6 +62,12 @@ export class PlatformaticClient implements KafkaClient {
     return partitions.map((partition) => ({ partition, low: low.get(partition) ?? 0n, high: high.get(partition) ?? 0n }));
   }
 
+  async offsetsAtTime(topic: string, ms: number): Promise<Map<number, bigint>> {
+    const partitions = await this.partitions(topic);
+    const [found, high] = await Promise.all([this.offsets(topic, partitions, BigInt(ms)), this.offsets(topic, partitions, ListOffsetTimestamps.LATEST)]);
+    return new Map(partitions.map((p) => [p, (found.get(p) ?? -1n) < 0n ? (high.get(p) ?? 0n) : (found.get(p) as bigint)]));
+  }
+
   async consume(options: ConsumeOptions): Promise<ConsumerHandle> {
     const loop = new FetchLoop(this.brokers, options, () => this.watermarks(options.topic));
     await loop.start();

@@ -304,6 +304,46 @@ describe('pipeline_kafka consumers', () => {
     expect(await total(client, 'stalling_v')).toBe(5);
   });
 
+  it('replays a topic from an offset or a time: with rebuild its views end as if built from there; never re-sends through a transform', async () => {
+    await createTopic('replayed', 2);
+    await client.query('CREATE FOREIGN TABLE replayed_s (city text, amount numeric, qty int) SERVER pipelinedb');
+    await client.query('CREATE VIEW replayed_v AS SELECT city, count(*), sum(amount), sum(qty) AS qty FROM replayed_s GROUP BY city');
+    await client.query('CREATE VIEW replayed_totals AS SELECT combine((delta).count) AS n FROM output_of(\'replayed_v\')');
+    await client.query(`SELECT pipeline_kafka.consume_begin('replayed', 'replayed_s', format := 'json', start_offset := -2)`);
+    const early = orders(300, 21);
+    await producer.send({ topic: 'replayed', messages: early.map((o) => ({ value: JSON.stringify(o) })) });
+    await waitFor(() => total(client, 'replayed_v'), (n) => n >= early.length, 30_000, 'the early messages');
+    await new Promise((r) => setTimeout(r, 1100));
+    const mark = new Date().toISOString();
+    await new Promise((r) => setTimeout(r, 100));
+    const late = orders(200, 22);
+    await producer.send({ topic: 'replayed', messages: late.map((o) => ({ value: JSON.stringify(o) })) });
+    await waitFor(() => total(client, 'replayed_v'), (n) => n >= early.length + late.length, 30_000, 'the late messages');
+
+    // Rebuilt from the start: the same view, not twice the counts; views down the chain are rebuilt too.
+    expect((await client.query(`SELECT pipeline_kafka.replay('replayed', 'replayed_s', from_offset := 0)`)).rows).toEqual([{ replay: '500' }]);
+    await waitFor(() => total(client, 'replayed_v'), (n) => n >= 500, 30_000, 'the rebuilt view');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await viewRows(client, 'replayed_v')).toEqual(await oracle(client, 'replayed_all', [...early, ...late]));
+    expect((await client.query('SELECT n::int FROM replayed_totals')).rows).toEqual([{ n: 500 }]);
+    // From a time: only what came after it.
+    expect((await client.query(`SELECT pipeline_kafka.replay('replayed', 'replayed_s', from_time := '${mark}')`)).rows).toEqual([{ replay: '200' }]);
+    await waitFor(() => total(client, 'replayed_v'), (n) => n >= 200, 30_000, 'the view rebuilt from the time');
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await viewRows(client, 'replayed_v')).toEqual(await oracle(client, 'replayed_late', late));
+    // Without rebuild the messages are applied again, on top.
+    await client.query(`SELECT pipeline_kafka.replay('replayed', 'replayed_s', from_offset := 0, rebuild := false)`);
+    await waitFor(() => total(client, 'replayed_v'), (n) => n >= 700, 30_000, 'the messages applied again');
+
+    await client.query('CREATE FOREIGN TABLE replayed_copy (city text) SERVER pipelinedb');
+    await client.query("CREATE VIEW replayed_t WITH (action = transform, outputfunc = pipelinedb.insert_into_stream('replayed_copy')) AS SELECT city FROM replayed_s");
+    await expect(client.query(`SELECT pipeline_kafka.replay('replayed', 'replayed_s', from_offset := 0)`)).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('replayed_t') });
+    await client.query('BEGIN');
+    await expect(client.query(`SELECT pipeline_kafka.replay('replayed', 'replayed_s', from_offset := 0, rebuild := false)`)).rejects.toMatchObject({ code: '25001' });
+    await client.query('ROLLBACK');
+    await expect(client.query(`SELECT pipeline_kafka.replay('replayed', 'replayed_s')`)).rejects.toMatchObject({ code: '22023' });
+  });
+
   it('routes stream-partitioned messages by their key', async () => {
     await createTopic('routed', 1);
     await client.query('CREATE FOREIGN TABLE left_s (city text, amount numeric, qty int) SERVER pipelinedb');
