@@ -94,12 +94,18 @@ export class ClientSession {
     socket.on('error', (err) => this.log.debug({ err }, 'client socket error'));
   }
 
-  /** CancelRequest from another connection: stops a COPY in progress and asks the store to cancel. */
+  /**
+   * CancelRequest from another connection: stops a COPY in progress and asks
+   * the store to cancel; a SUBSCRIBE or a FETCH waiting for its rows runs in
+   * Sluice alone, and a cancel sent on to the store would land on whatever
+   * the client runs next.
+   */
   cancel(): void {
+    const inSluiceOnly = this.streaming !== undefined || this.waiting !== undefined;
     this.copy?.done(new SqlError(SqlState.queryCanceled, 'canceling statement due to user request'));
     this.streaming?.end(new SqlError(SqlState.queryCanceled, 'canceling statement due to user request'));
     this.waiting?.abort();
-    void this.client?.cancel().catch((err) => this.log.debug({ err }, 'cancel failed'));
+    if (!inSluiceOnly) void this.client?.cancel().catch((err) => this.log.debug({ err }, 'cancel failed'));
   }
 
   private receive(chunk: Buffer): void {
