@@ -95,21 +95,25 @@ export class Engine {
     this.transforms.delete(streamKey(schema, name));
   }
 
-  /** The views and transforms fed by a stream, down the chain of output streams and transforms' target streams. */
-  fedBy(stream: Stream, seen = new Set<Stream>()): { views: ContinuousView[]; transforms: ContinuousTransform[] } {
+  /**
+   * The views and transforms fed by a stream, down the chain of output
+   * streams (and, unless `throughTransforms` is false, of the streams
+   * transforms write to).
+   */
+  fedBy(stream: Stream, throughTransforms = true, seen = new Set<Stream>()): { views: ContinuousView[]; transforms: ContinuousTransform[] } {
     const fed = { views: [] as ContinuousView[], transforms: [] as ContinuousTransform[] };
     if (seen.has(stream)) return fed;
     seen.add(stream);
     const follow = (next: Stream | undefined) => {
       if (!next) return;
-      const more = this.fedBy(next, seen);
+      const more = this.fedBy(next, throughTransforms, seen);
       fed.views.push(...more.views);
       fed.transforms.push(...more.transforms);
     };
     for (const reader of this.readersOf(stream)) {
       if (reader instanceof ContinuousTransform) {
         fed.transforms.push(reader);
-        for (const into of reader.plan.transform.insertInto) follow(this.stream(into.schema, into.name));
+        if (throughTransforms) for (const into of reader.plan.transform.insertInto) follow(this.stream(into.schema, into.name));
       } else {
         fed.views.push(reader);
       }

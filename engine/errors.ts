@@ -43,6 +43,7 @@ export const SqlState = {
   duplicateObject: '42710',
   wrongObjectType: '42809',
   invalidParameterValue: '22023',
+  datetimeFieldOverflow: '22008',
   programLimitExceeded: '54000',
   invalidTextRepresentation: '22P02',
   numericValueOutOfRange: '22003',

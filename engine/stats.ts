@@ -97,6 +97,11 @@ export class PipelineStats {
     return { streams: [...this.streams.values()], views: [...this.views.values()] };
   }
 
+  /** What takeChanged gave could not be written: give it again next time. */
+  unwritten(): void {
+    this.dirty = true;
+  }
+
   /** Forgets a dropped stream or view. */
   forget(schema: string, name: string): void {
     this.streams.delete(`${schema}.${name}`);

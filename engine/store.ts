@@ -193,6 +193,9 @@ export async function withStoreSession<T>(store: ServingStore, work: (session: S
  */
 export class BackgroundSession {
   private client: StoreClient | undefined;
+  /** One connect at a time: callers arriving meanwhile share it (a metrics scrape runs several at once). */
+  private connecting: Promise<StoreClient> | undefined;
+  private closed = false;
 
   constructor(
     private readonly store: ServingStore,
@@ -201,12 +204,21 @@ export class BackgroundSession {
   ) {}
 
   async run<T>(work: (session: StoreSession) => Promise<T>): Promise<T> {
+    if (this.closed) throw new Error(`${this.purpose}: closed`);
     if (this.client?.broken) {
       const old = this.client;
       this.client = undefined;
       await old.close().catch(() => undefined);
     }
-    this.client ??= await this.store.connect(undefined, this.purpose);
+    if (!this.client) {
+      this.connecting ??= this.store.connect(undefined, this.purpose).finally(() => (this.connecting = undefined));
+      const client = await this.connecting;
+      if (this.closed) {
+        await client.close().catch(() => undefined);
+        throw new Error(`${this.purpose}: closed`);
+      }
+      this.client ??= client;
+    }
     const session = await this.client.acquire();
     try {
       return await work(session);
@@ -216,6 +228,7 @@ export class BackgroundSession {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const client = this.client;
     this.client = undefined;
     await client?.close();

@@ -20,7 +20,8 @@ import type { StoreConnection } from '../engine/store.ts';
  *   marked with `allowInternalDrops`.
  */
 export const catalogGuardSql = `
-CREATE OR REPLACE FUNCTION sluice.guard_drops() RETURNS event_trigger LANGUAGE plpgsql AS $guard$
+-- SECURITY DEFINER: any role's DROP fires it, and it must read and prune Sluice's catalog whatever that role may do.
+CREATE OR REPLACE FUNCTION sluice.guard_drops() RETURNS event_trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog AS $guard$
 DECLARE
   dropped record;
 BEGIN
@@ -45,7 +46,8 @@ END
 $guard$;
 DO $$
 BEGIN
-  IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'sluice_guard_drops') THEN
+  -- Only a superuser may create event triggers: without one, drops are not guarded (the start says so).
+  IF NOT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'sluice_guard_drops') AND (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
     CREATE EVENT TRIGGER sluice_guard_drops ON sql_drop EXECUTE FUNCTION sluice.guard_drops();
   END IF;
 END $$;

@@ -143,7 +143,10 @@ export async function bootstrapCatalog(conn: StoreConnection): Promise<string[]>
   const hasPublic = (await conn.query("SELECT to_regnamespace('public') IS NOT NULL")).rows[0][0] === 't';
   const repairPublic = hasPublic ? '' : 'CREATE SCHEMA public AUTHORIZATION pg_database_owner; GRANT USAGE ON SCHEMA public TO PUBLIC;';
   await conn.exec(`BEGIN; ${repairPublic} ${bootstrapSql} ${publicFunctionsSql} ${catalogGuardSql} ${statsCatalogSql} ${reaggregateFunctionsSql} ${storeAggregatesSql} ${sketchFunctionsSql} COMMIT;`);
-  return hasPublic ? [] : ["schema public had been dropped: Sluice made it again (owned by pg_database_owner, USAGE for everyone), since PipelineDB's functions (date_round, hll_cardinality, …) live there"];
+  const problems = hasPublic ? [] : ["schema public had been dropped: Sluice made it again (owned by pg_database_owner, USAGE for everyone), since PipelineDB's functions (date_round, hll_cardinality, …) live there"];
+  const guarded = (await conn.query("SELECT EXISTS (SELECT 1 FROM pg_event_trigger WHERE evtname = 'sluice_guard_drops')")).rows[0][0] === 't';
+  if (!guarded) problems.push("Sluice's role is not a superuser, so it cannot create the event trigger that keeps its catalog whole: a DROP SCHEMA … CASCADE can leave views in sluice.views that no longer exist, and Sluice's own schemas can be dropped");
+  return problems;
 }
 
 export async function loadStreams(conn: StoreConnection): Promise<Stream[]> {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { qualifiedName, quoteIdent } from '../engine/sql-text.ts';
 import { rolledBack, type StoreConnection } from '../engine/store.ts';
 import type { AstFields, AstNode } from './ast.ts';
@@ -58,12 +59,21 @@ export async function typeFirstValuesTuples(conn: StoreConnection, view: { schem
   for (const call of calls) {
     const [n, ...values] = call.args as AstNode[];
     const fieldTypes = await valueTypes(conn, values, from);
-    const type = qualifiedName(view.schema, `${view.name}_first_values_${types.length + 1}`);
+    const name = tupleTypeName(view.name, types.length + 1);
+    const type = qualifiedName(view.schema, name);
     await conn.exec(`CREATE TYPE ${type} AS (${fieldTypes.map((t, i) => `${quoteIdent(`v${i + 1}`)} ${t}`).join(', ')})`);
     types.push(type);
-    call.args = [n, { TypeCast: { arg: rowOf(values), typeName: typeNameOf(view.schema, `${view.name}_first_values_${types.length}`) } }];
+    call.args = [n, { TypeCast: { arg: rowOf(values), typeName: typeNameOf(view.schema, name) } }];
   }
   return types;
+}
+
+/** `<view>_first_values_<k>`; for a long view name (PostgreSQL cuts names at 63 bytes) a shortened one with a hash of it. */
+function tupleTypeName(view: string, k: number): string {
+  const name = `${view}_first_values_${k}`;
+  if (Buffer.byteLength(name) <= 63) return name;
+  const hash = createHash('sha1').update(view).digest('hex').slice(0, 8);
+  return `${Buffer.from(view).subarray(0, 30).toString('utf8').replace(/\uFFFD+$/, '')}_${hash}_first_values_${k}`;
 }
 
 function typeNameOf(schema: string, name: string): AstNode {

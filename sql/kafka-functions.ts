@@ -61,8 +61,9 @@ function consumerSpec(ctx: StatementContext, args: FunctionArguments, stream: Ka
 
 /** A timestamptz argument read by the store, in the session's time zone and date style. */
 async function timestampArgument(ctx: StatementContext, text: string): Promise<Date> {
-  const epoch = (await ctx.conn.query('SELECT extract(epoch FROM $1::timestamptz)::text', [text])).rows[0][0];
-  return new Date(Number(epoch) * 1000);
+  const epoch = Number((await ctx.conn.query('SELECT extract(epoch FROM $1::timestamptz)::text', [text])).rows[0][0]);
+  if (!Number.isFinite(epoch)) throw new SqlError(SqlState.datetimeFieldOverflow, `from_time must be a point in time, not "${text}"`);
+  return new Date(epoch * 1000);
 }
 
 const int8Oid = 20;

@@ -43,9 +43,8 @@ export class SluiceService {
     registerPipelinedbFunctions(service.functions);
     await withStoreSession(store, async (session) => {
       for (const problem of await bootstrapCatalog(session.conn)) options.log?.warn(problem);
-      if (!(await enableStreamLoopback(session.conn))) {
-        options.log?.warn('postgres_fdw is not available in the serving PostgreSQL: INSERT into a stream works from clients, but not from functions, triggers or PREPARE (install PostgreSQL\'s contrib modules)');
-      }
+      const noLoopback = await enableStreamLoopback(session.conn);
+      if (noLoopback) options.log?.warn(`${noLoopback}: INSERT into a stream works from clients, but not from functions, triggers or PREPARE`);
       await service.reloadStreams(session.conn);
       await service.loadViews(session.conn, options.log);
       service.serverVersion = (await session.conn.query('SHOW server_version')).rows[0]?.[0] ?? service.serverVersion;

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import { p99, type PipelineStats } from '../engine/stats.ts';
 import { arrayLiteral } from '../engine/sql-text.ts';
-import { BackgroundSession, type ServingStore, type StoreConnection } from '../engine/store.ts';
+import { BackgroundSession, inTransaction, type ServingStore, type StoreConnection } from '../engine/store.ts';
 
 /**
  * PipelineDB's stats views, and Sluice's columns beside them: the engine's
@@ -64,13 +64,14 @@ export class StatsWriter {
 
   async writeOnce(): Promise<void> {
     try {
-      await this.line.run((session) => this.write(session.conn));
+      await this.line.run((session) => inTransaction(session.conn, () => this.write(session.conn)));
       if (this.failed) this.log?.info('stats are written again');
       this.failed = false;
     } catch (err) {
       // Stats must never stop the pipeline: say so once, keep counting, retry next round.
       if (!this.failed) this.log?.warn({ err }, 'cannot write pipelinedb.stream_stats / query_stats; retrying every second');
       this.failed = true;
+      this.stats.unwritten();
     }
   }
 

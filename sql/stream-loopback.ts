@@ -21,10 +21,20 @@ import { kafkaServer, streamServer } from './catalog.ts';
  */
 export const loopbackApplicationName = 'sluice_loopback';
 
-/** Gives the stream wrapper postgres_fdw's handler; false when the store has no postgres_fdw (the INSERTs above stay unsupported). */
-export async function enableStreamLoopback(conn: StoreConnection): Promise<boolean> {
-  const available = await conn.query("SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'postgres_fdw')");
-  if (available.rows[0][0] !== 't') return false;
+/**
+ * Gives the stream wrapper postgres_fdw's handler; otherwise why not (the
+ * INSERTs above then stay unsupported): the store has no postgres_fdw, or
+ * Sluice's role may not install it.
+ */
+export async function enableStreamLoopback(conn: StoreConnection): Promise<string | undefined> {
+  const available = await conn.query(
+    `SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'postgres_fdw'), (SELECT rolsuper FROM pg_roles WHERE rolname = current_user),
+            EXISTS (SELECT 1 FROM pg_foreign_data_wrapper WHERE fdwname = 'sluice_stream' AND fdwhandler <> 0)`,
+  );
+  const [present, superuser, handled] = available.rows[0];
+  if (present !== 't') return "postgres_fdw is not available in the serving PostgreSQL (install PostgreSQL's contrib modules)";
+  // Installing it and giving the wrapper its handler take a superuser; one may have done it before.
+  if (superuser !== 't') return handled === 't' ? undefined : "Sluice's role is not a superuser, so it cannot give its streams postgres_fdw's handler";
   // The extension's install scripts replace functions they made, inside Sluice's schema: allowed here.
   await conn.exec(`
     BEGIN;
@@ -41,7 +51,7 @@ export async function enableStreamLoopback(conn: StoreConnection): Promise<boole
       END IF;
     END $$;
     COMMIT;`);
-  return true;
+  return undefined;
 }
 
 /** Points the stream servers at the address Sluice listens on (after it started listening). */

@@ -108,7 +108,8 @@ export class KafkaConnector implements KafkaSources {
     const sources = [...this.sources.values()].filter((s) => s.record.topic === topic && !s.record.partitioned && relationName(s.record.stream) === relationName(stream));
     if (sources.length === 0) throw new SqlError(SqlState.undefinedObject, `there is no consumer of topic "${topic}" into "${stream.name}"`, { hint: 'Start one with pipeline_kafka.consume_begin.' });
     const target = this.engine.stream(stream.schema, stream.name);
-    const fed = rebuild && target ? this.engine.fedBy(target) : { views: [], transforms: [] };
+    // Views below a transform are not rebuilt: the replay does not go through it (active, it is refused; inactive, it passes nothing).
+    const fed = rebuild && target ? this.engine.fedBy(target, false) : { views: [], transforms: [] };
     const emitting = fed.transforms.filter((t) => t.active);
     if (emitting.length) {
       // A rebuild must not send again what transforms already wrote to their topics and streams.
@@ -116,11 +117,25 @@ export class KafkaConnector implements KafkaSources {
         hint: 'Deactivate it for the replay (SELECT pipelinedb.deactivate(…)), or replay without rebuild.',
       });
     }
+    const inactive = fed.views.filter((v) => !v.active);
+    if (inactive.length) {
+      // Emptied and never filled again: a deactivated view ignores what the replay brings.
+      throw new SqlError(SqlState.featureNotSupported, `replay with rebuild would empty ${inactive.map((v) => v.name).join(', ')}, which is deactivated and would not be filled again`, {
+        hint: 'Activate it first (SELECT pipelinedb.activate(…)), or replay without rebuild.',
+      });
+    }
     const starts = new Map<KafkaSource, Map<number, bigint>>();
     let toRead = 0n;
     for (const source of sources) {
       const client = this.clientFor(source.record.brokers);
       const marks = await client.watermarks(topic).catch((err) => { throw kafkaError(err, topic, this.brokerList(source.record.brokers)); });
+      const gone = from.offset === undefined ? undefined : marks.find((m) => from.offset! < m.low);
+      if (rebuild && gone) {
+        // Rebuilt from later than asked, the views would be silently short of what retention removed.
+        throw new SqlError(SqlState.invalidParameterValue, `topic "${topic}" no longer holds offset ${from.offset} (partition ${gone.partition} starts at ${gone.low}: retention removed the rest)`, {
+          hint: `Replay from offset ${gone.low} or later, knowing the views will lack the messages before it.`,
+        });
+      }
       const next = from.time
         ? await client.offsetsAtTime(topic, from.time.getTime())
         : new Map(marks.map((m) => [m.partition, from.offset! < m.low ? m.low : from.offset! > m.high ? m.high : from.offset!]));

@@ -118,6 +118,8 @@ export class KafkaSource {
   /** Resolves once the consumer runs; throws when the topic does not exist. */
   async start(): Promise<void> {
     const { client } = this.deps;
+    // What an earlier process left in pipeline_kafka.sources does not describe this one.
+    if (this.state === 'starting') await this.withStore((session) => recordConsumerState(session.conn, this.record.id, 'starting')).catch(() => undefined);
     const partitions = await client.partitions(this.record.topic);
     const applied = await this.withStore(async (session) => {
       if (this.record.resetOffsets) await clearOffsets(session.conn, this.record.id);

@@ -342,6 +342,10 @@ describe('pipeline_kafka consumers', () => {
     await expect(client.query(`SELECT pipeline_kafka.replay('replayed', 'replayed_s', from_offset := 0, rebuild := false)`)).rejects.toMatchObject({ code: '25001' });
     await client.query('ROLLBACK');
     await expect(client.query(`SELECT pipeline_kafka.replay('replayed', 'replayed_s')`)).rejects.toMatchObject({ code: '22023' });
+    await expect(client.query(`SELECT pipeline_kafka.replay('replayed', 'replayed_s', from_time := 'infinity', rebuild := false)`)).rejects.toMatchObject({ code: '22008' });
+    await client.query("SELECT pipelinedb.deactivate('replayed_t')");
+    await client.query("SELECT pipelinedb.deactivate('replayed_totals')");
+    await expect(client.query(`SELECT pipeline_kafka.replay('replayed', 'replayed_s', from_offset := 0)`)).rejects.toMatchObject({ code: '0A000', message: expect.stringContaining('replayed_totals') });
   });
 
   it('routes stream-partitioned messages by their key', async () => {
