@@ -26,6 +26,8 @@ CREATE TABLE IF NOT EXISTS sluice.alerts (
   condition text NOT NULL,
   value double precision,
   threshold double precision,
+  -- Kept with the alert, so its end reaches the webhook even after the rule is removed.
+  webhook text,
   since timestamptz NOT NULL DEFAULT now(),
   updated_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (topic, relation, condition)
@@ -96,28 +98,32 @@ export class AlertWatcher {
   /** One round: the breaches now, against the alerts open, started and ended alerts told. */
   async check(): Promise<void> {
     const changes = await this.line.run(async ({ conn }) => {
-      const breaches = await this.breaches(conn);
-      const open = (await conn.query('SELECT topic, relation, condition FROM sluice.alerts')).rows.map(([t, r, c]) => `${t}\u0000${r}\u0000${c}`);
+      const openRows = (await conn.query('SELECT topic, relation, condition, value::text, webhook FROM sluice.alerts')).rows as (string | null)[][];
+      const breaches = await this.breaches(conn, openRows);
+      const open = openRows.map(([t, r, c]) => `${t}\u0000${r}\u0000${c}`);
+      const openWebhooks = new Map(openRows.map(([t, r, c, , w]) => [`${t}\u0000${r}\u0000${c}`, w]));
       const now = new Set(breaches.map((b) => `${b.topic}\u0000${b.relation}\u0000${b.condition}`));
       const started = breaches.filter((b) => !open.includes(`${b.topic}\u0000${b.relation}\u0000${b.condition}`));
       const ended = open.filter((key) => !now.has(key)).map((key) => key.split('\u0000'));
       for (const b of breaches) {
         await conn.query(
-          `INSERT INTO sluice.alerts (topic, relation, condition, value, threshold) VALUES ($1, $2, $3, $4, $5)
-           ON CONFLICT (topic, relation, condition) DO UPDATE SET value = EXCLUDED.value, threshold = EXCLUDED.threshold, updated_at = now()`,
-          [b.topic, b.relation, b.condition, String(b.value), String(b.threshold)],
+          `INSERT INTO sluice.alerts (topic, relation, condition, value, threshold, webhook) VALUES ($1, $2, $3, $4, $5, $6)
+           ON CONFLICT (topic, relation, condition) DO UPDATE SET value = EXCLUDED.value, threshold = EXCLUDED.threshold, webhook = EXCLUDED.webhook, updated_at = now()`,
+          [b.topic, b.relation, b.condition, String(b.value), String(b.threshold), b.webhook],
         );
       }
       for (const [topic, relation, condition] of ended) {
         await conn.query('DELETE FROM sluice.alerts WHERE topic = $1 AND relation = $2 AND condition = $3', [topic, relation, condition]);
       }
-      const webhooks = new Map((await conn.query('SELECT topic, relation, webhook FROM sluice.alert_rules')).rows.map(([t, r, w]) => [`${t}\u0000${r}`, w]));
       const events = [
-        ...started.map((b) => ({ state: 'firing', topic: b.topic, stream: b.relation, condition: b.condition, value: b.value, threshold: b.threshold })),
-        ...ended.map(([topic, relation, condition]) => ({ state: 'resolved', topic, stream: relation, condition })),
+        ...started.map((b) => ({ event: { state: 'firing', topic: b.topic, stream: b.relation, condition: b.condition, value: b.value, threshold: b.threshold }, webhook: b.webhook })),
+        ...ended.map(([topic, relation, condition]) => ({
+          event: { state: 'resolved', topic, stream: relation, condition },
+          webhook: openWebhooks.get(`${topic}\u0000${relation}\u0000${condition}`) ?? null,
+        })),
       ];
-      for (const event of events) await conn.query("SELECT pg_notify('sluice_alerts', $1)", [JSON.stringify(event)]);
-      return events.map((event) => ({ event, webhook: webhooks.get(`${event.topic}\u0000${event.stream}`) ?? null }));
+      for (const { event } of events) await conn.query("SELECT pg_notify('sluice_alerts', $1)", [JSON.stringify(event)]);
+      return events;
     });
     for (const { event, webhook } of changes) {
       this.log.warn(event, event.state === 'firing' ? 'alert firing' : 'alert resolved');
@@ -125,7 +131,8 @@ export class AlertWatcher {
     }
   }
 
-  private async breaches(conn: StoreConnection): Promise<Breach[]> {
+  /** The rules breached now; `open` (the alerts already open) tells a restarted Sluice since when a source has been stalled. */
+  private async breaches(conn: StoreConnection, open: (string | null)[][]): Promise<Breach[]> {
     const rows = (
       await conn.query(
         `SELECT r.topic, r.relation, r.max_lag_messages::text, extract(epoch FROM r.stalled_after)::text, r.webhook, s.lag::text,
@@ -145,7 +152,12 @@ export class AlertWatcher {
       }
       const key = `${topic}\u0000${relation}`;
       const seen = this.progress.get(key);
-      if (!seen || seen.applied !== applied || lag === 0) this.progress.set(key, { applied, at: now });
+      const stalledSince = () => {
+        const alert = open.find(([t, r, c]) => t === topic && r === relation && c === 'stalled');
+        return alert ? now - Number(alert[3]) * 1000 : now;
+      };
+      if (!seen) this.progress.set(key, { applied, at: lag === 0 ? now : stalledSince() });
+      else if (seen.applied !== applied || lag === 0) this.progress.set(key, { applied, at: now });
       const stalledFor = (now - (this.progress.get(key)?.at ?? now)) / 1000;
       if (stalledAfter !== null && lag > 0 && stalledFor >= Number(stalledAfter)) {
         breaches.push({ topic, relation, condition: 'stalled', value: stalledFor, threshold: Number(stalledAfter), webhook });

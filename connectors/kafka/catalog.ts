@@ -68,12 +68,15 @@ ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS last_error_at time
 ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS max_messages_per_second bigint;
 ALTER TABLE pipeline_kafka.consumers ADD COLUMN IF NOT EXISTS max_bytes_per_second bigint;
 ALTER TABLE pipeline_kafka.offsets ADD COLUMN IF NOT EXISTS message_time timestamptz;
+-- The time of the first message a throttled source holds back (NULL when it holds none).
+ALTER TABLE pipeline_kafka.watermarks ADD COLUMN IF NOT EXISTS waiting_since timestamptz;
 CREATE OR REPLACE VIEW pipeline_kafka.consumer_lag AS
   SELECT c.id AS consumer_id, c.topic, c.relation AS stream, w.partition,
          o."offset", w.high AS high_watermark,
          greatest(w.high - coalesce(o."offset" + 1, 0), 0) AS lag,
-         -- Behind in time: the age of the last message applied, while messages wait after it.
-         CASE WHEN w.high > coalesce(o."offset" + 1, 0) THEN greatest(extract(epoch FROM now() - o.message_time), 0) ELSE 0 END AS lag_seconds
+         -- Behind in time: the age of the first message held back, else of the last one applied, while messages wait (NULL: not known).
+         CASE WHEN w.high <= coalesce(o."offset" + 1, 0) THEN 0
+              WHEN coalesce(w.waiting_since, o.message_time) IS NOT NULL THEN greatest(extract(epoch FROM now() - coalesce(w.waiting_since, o.message_time)), 0) END AS lag_seconds
   FROM pipeline_kafka.consumers c
   JOIN pipeline_kafka.watermarks w ON w.consumer_id = c.id
   LEFT JOIN pipeline_kafka.offsets o ON o.consumer_id = c.id AND o.partition = w.partition;
@@ -155,12 +158,12 @@ export async function resetOffsets(conn: StoreConnection, id: number, next: Map<
   );
 }
 
-/** A partition's high watermark as last fetched, for consumer_lag. */
-export async function recordWatermark(conn: StoreConnection, id: number, partition: number, high: bigint): Promise<void> {
+/** A partition's high watermark as last fetched and the time of the first message held back, for consumer_lag. */
+export async function recordWatermark(conn: StoreConnection, id: number, partition: number, high: bigint, waitingSinceMs: number): Promise<void> {
   await conn.query(
-    `INSERT INTO pipeline_kafka.watermarks (consumer_id, partition, high) VALUES ($1, $2, $3)
-     ON CONFLICT (consumer_id, partition) DO UPDATE SET high = EXCLUDED.high, updated_at = now()`,
-    [String(id), String(partition), String(high)],
+    `INSERT INTO pipeline_kafka.watermarks (consumer_id, partition, high, waiting_since) VALUES ($1, $2, $3, to_timestamp($4 / 1000.0))
+     ON CONFLICT (consumer_id, partition) DO UPDATE SET high = EXCLUDED.high, waiting_since = EXCLUDED.waiting_since, updated_at = now()`,
+    [String(id), String(partition), String(high), String(waitingSinceMs)],
   );
 }
 
@@ -257,7 +260,7 @@ export async function recordProgress(
     await conn.query(
       `INSERT INTO pipeline_kafka.watermarks (consumer_id, partition, high)
        SELECT $1, p, h FROM unnest($2::int[], $3::bigint[]) AS u(p, h)
-       ON CONFLICT (consumer_id, partition) DO UPDATE SET high = EXCLUDED.high, updated_at = now()`,
+       ON CONFLICT (consumer_id, partition) DO UPDATE SET high = EXCLUDED.high, waiting_since = NULL, updated_at = now()`,
       [id, `{${[...progress.watermarks.keys()].join(',')}}`, `{${[...progress.watermarks.values()].join(',')}}`],
     );
   }

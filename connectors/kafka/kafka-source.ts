@@ -242,15 +242,17 @@ export class KafkaSource {
    * once the earlier ones are.
    */
   private async throttled(partition: number, fresh: KafkaMessage[], high: bigint): Promise<void> {
-    // The lag shows what waits, before any of it is applied.
-    await this.withStore((session) => recordWatermark(session.conn, this.record.id, partition, high));
+    const sizes = fresh.map((m) => (m.value?.length ?? 0) + (m.key?.length ?? 0));
     for (let i = 0; i < fresh.length && !this.stopped; ) {
       // The limit may change (or go) while a batch waits: each step reads it again.
       const limiter = this.limiter;
-      const step = fresh.slice(i, limiter ? i + limiter.stepMessages : fresh.length);
-      i += step.length;
-      const wait = limiter?.take(step.length, step.reduce((n, m) => n + (m.value?.length ?? 0) + (m.key?.length ?? 0), 0)) ?? 0;
+      const length = limiter ? limiter.stepLength(sizes, i) : fresh.length - i;
+      const step = fresh.slice(i, i + length);
+      const wait = limiter?.take(step.length, sizes.slice(i, i + length).reduce((a, b) => a + b, 0)) ?? 0;
+      i += length;
       if (wait > 0) {
+        // The lag shows what is held back, and since when, before it is applied.
+        await this.withStore((session) => recordWatermark(session.conn, this.record.id, partition, high, step[0].timestamp));
         if (this.state === 'running') this.setState('throttled');
         await this.throttleWait(wait);
         if (this.stopped) return;

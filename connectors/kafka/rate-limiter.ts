@@ -27,6 +27,16 @@ export class RateLimiter {
     return Math.max(1, Math.floor(this.limit.messagesPerSecond ?? Number.MAX_SAFE_INTEGER));
   }
 
+  /** How many of the messages (their sizes, from `from` on) make one step: a second's worth of messages and of bytes, at least one. */
+  stepLength(sizes: readonly number[], from: number): number {
+    const maxBytes = this.limit.bytesPerSecond ?? Number.POSITIVE_INFINITY;
+    const end = Math.min(sizes.length, from + this.stepMessages);
+    let bytes = 0;
+    let i = from;
+    while (i < end && (i === from || bytes + sizes[i] <= maxBytes)) bytes += sizes[i++];
+    return i - from;
+  }
+
   /**
    * Takes `count` messages of `size` bytes; returns how long (ms) to wait
    * before they may go. The buckets may go below zero: the wait pays it back.

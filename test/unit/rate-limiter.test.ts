@@ -33,7 +33,13 @@ describe('a Kafka source rate limiter', () => {
     expect(limiter.take(1, 1_000)).toBe(100);
   });
 
-  it('without a message limit steps are unbounded', () => {
-    expect(new RateLimiter({ messagesPerSecond: null, bytesPerSecond: 5 }).stepMessages).toBe(Number.MAX_SAFE_INTEGER);
+  it('cuts a batch into steps of a second of messages and of bytes, at least one message each', () => {
+    const bytesOnly = new RateLimiter({ messagesPerSecond: null, bytesPerSecond: 10 });
+    expect(bytesOnly.stepLength([4, 4, 4, 4], 0)).toBe(2);
+    expect(bytesOnly.stepLength([4, 4, 4, 4], 2)).toBe(2);
+    expect(bytesOnly.stepLength([50, 1], 0)).toBe(1);
+    const both = new RateLimiter({ messagesPerSecond: 3, bytesPerSecond: 1000 });
+    expect(both.stepLength([1, 1, 1, 1, 1], 0)).toBe(3);
+    expect(both.stepLength([1, 1, 1, 1, 1], 3)).toBe(2);
   });
 });
